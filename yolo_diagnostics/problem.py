@@ -1,0 +1,194 @@
+"""The assignment problem: input size, pyramid levels, anchors and the rule's hyper-parameters.
+
+A `Problem` is everything `build_targets` needs besides the targets themselves. Anchors are
+given in **pixels**, as in the model YAML files; `anchors_grid` divides them by the stride in
+float32, exactly as `Detect.anchors /= stride` does in ultralytics/yolov5.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+AnchorSet = tuple[tuple[tuple[float, float], ...], ...]
+
+# Published anchor sets, per level per anchor (w, h) in pixels.
+YOLOV5_P5_ANCHORS: AnchorSet = (
+    ((10, 13), (16, 30), (33, 23)),
+    ((30, 61), (62, 45), (59, 119)),
+    ((116, 90), (156, 198), (373, 326)),
+)
+YOLOV5_P6_ANCHORS: AnchorSet = (
+    ((19, 27), (44, 40), (38, 94)),
+    ((96, 68), (86, 152), (180, 137)),
+    ((140, 301), (303, 264), (238, 542)),
+    ((436, 615), (739, 380), (925, 792)),
+)
+YOLOV3_ANCHORS: AnchorSet = YOLOV5_P5_ANCHORS  # yolov5 inherited YOLOv3's COCO anchors
+YOLOV7_ANCHORS: AnchorSet = (
+    ((12, 16), (19, 36), (40, 28)),
+    ((36, 75), (76, 55), (72, 146)),
+    ((142, 110), (192, 243), (459, 401)),
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One anchor-assignment problem.
+
+    Args:
+        img_size: network input ``(H, W)`` in pixels; divisible by every stride.
+        strides: per level, strictly increasing, e.g. ``(8, 16, 32)``.
+        anchors: per level, per anchor ``(w, h)`` in pixels; the same number of anchors on
+            every level, and the mean anchor area never decreasing as the stride grows.
+        anchor_t: the wh-ratio threshold; a (target, anchor) pair is kept when
+            ``max(r, 1 / r) < anchor_t`` (strict ``<``).
+        num_classes: class ids are in ``[0, num_classes)``.
+        batch_size: image ids are in ``[0, batch_size)``.
+        g: the neighbour bias; 0.5 is YOLOv5's 3-positive rule, 1.0 YOLOv7's 5-positive rule.
+    """
+
+    img_size: tuple[int, int]
+    strides: tuple[int, ...]
+    anchors: AnchorSet
+    anchor_t: float = 4.0
+    num_classes: int = 80
+    batch_size: int = 1
+    g: float = 0.5
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: normalise sequences to tuples once
+        set_(self, "img_size", _int_tuple(self.img_size, "img_size"))
+        set_(self, "strides", _int_tuple(self.strides, "strides"))
+        set_(self, "anchors", _anchor_tuple(self.anchors))
+        if len(self.img_size) != 2:
+            raise ValueError(f"Problem.img_size: expected (H, W), got {self.img_size}")
+        if min(self.img_size) <= 0:
+            raise ValueError(f"Problem.img_size: must be positive, got {self.img_size}")
+        if not self.strides or min(self.strides) <= 0:
+            raise ValueError(f"Problem.strides: must be positive, got {self.strides}")
+        for i in range(1, len(self.strides)):
+            if self.strides[i] <= self.strides[i - 1]:
+                raise ValueError(
+                    f"Problem.strides: must increase strictly, got {self.strides} "
+                    f"(level {i}: {self.strides[i]} after {self.strides[i - 1]})"
+                )
+        for s in self.strides:
+            for name, side in zip(("H", "W"), self.img_size):
+                if side % s:
+                    raise ValueError(
+                        f"Problem.img_size: {name}={side} is not divisible by stride {s}"
+                    )
+        if len(self.anchors) != len(self.strides):
+            raise ValueError(
+                f"Problem.anchors: {len(self.anchors)} levels of anchors for "
+                f"{len(self.strides)} strides"
+            )
+        na = len(self.anchors[0])
+        for i, level in enumerate(self.anchors):
+            if len(level) != na or na == 0:
+                raise ValueError(
+                    f"Problem.anchors: level {i} has {len(level)} anchors, level 0 has {na}"
+                )
+            for k, (w, h) in enumerate(level):
+                if not (math.isfinite(w) and math.isfinite(h) and w > 0 and h > 0):
+                    raise ValueError(
+                        f"Problem.anchors: level {i} anchor {k} must be finite and positive, "
+                        f"got ({w}, {h})"
+                    )
+        # In pixels, not grid units: the grid-space comparison is yolov5 #447/#5855.
+        areas = [sum(w * h for w, h in level) / na for level in self.anchors]
+        for i in range(1, len(areas)):
+            if areas[i] < areas[i - 1]:
+                raise ValueError(
+                    f"Problem.anchors: mean anchor area {areas[i]:g} px² at level {i} "
+                    f"(stride {self.strides[i]}) is below {areas[i - 1]:g} px² at level {i - 1} "
+                    f"(stride {self.strides[i - 1]}); anchors must be ordered like the strides"
+                )
+        if not (math.isfinite(self.anchor_t) and self.anchor_t > 1):
+            raise ValueError(f"Problem.anchor_t: must be finite and > 1, got {self.anchor_t}")
+        if isinstance(self.num_classes, bool) or int(self.num_classes) != self.num_classes:
+            raise ValueError(f"Problem.num_classes: must be an integer, got {self.num_classes}")
+        if self.num_classes < 1:
+            raise ValueError(f"Problem.num_classes: must be >= 1, got {self.num_classes}")
+        if isinstance(self.batch_size, bool) or int(self.batch_size) != self.batch_size:
+            raise ValueError(f"Problem.batch_size: must be an integer, got {self.batch_size}")
+        if self.batch_size < 1:
+            raise ValueError(f"Problem.batch_size: must be >= 1, got {self.batch_size}")
+        if not 0 <= self.g <= 1:
+            raise ValueError(f"Problem.g: the neighbour bias must be in [0, 1], got {self.g}")
+
+    @property
+    def nl(self) -> int:
+        """Number of pyramid levels."""
+        return len(self.strides)
+
+    @property
+    def na(self) -> int:
+        """Number of anchors per level."""
+        return len(self.anchors[0])
+
+    @property
+    def feature_shapes(self) -> tuple[tuple[int, int], ...]:
+        """Per level ``(ny, nx) = (H // stride, W // stride)``."""
+        h, w = self.img_size
+        return tuple((h // s, w // s) for s in self.strides)
+
+    def anchors_grid(self, device: torch.device | str = "cpu") -> Tensor:
+        """Anchors in grid units, ``Tensor[nl, na, 2]`` float32: pixels / stride in float32."""
+        pixels = torch.tensor(self.anchors, dtype=torch.float32, device=device)
+        strides = torch.tensor(self.strides, dtype=torch.float32, device=device)
+        return pixels / strides.view(-1, 1, 1)
+
+    def feature_maps(self, device: torch.device | str = "cpu") -> list[Tensor]:
+        """Stand-ins for the head outputs ``p``: per level ``(B, na, ny, nx, 5 + nc)``.
+
+        Zero-stride expanded tensors: only ``.shape`` is meant to be read, so no memory is
+        spent on a real prediction.
+        """
+        no = 5 + self.num_classes
+        zero = torch.zeros((), device=device)
+        return [zero.expand(self.batch_size, self.na, ny, nx, no) for ny, nx in self.feature_shapes]
+
+    @classmethod
+    def preset(cls, name: str, **overrides: object) -> Problem:
+        """A published configuration by name (see `PRESETS`), fields overridable."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}")
+        strides, anchors = PRESETS[name]
+        fields: dict[str, object] = {"img_size": (640, 640), "strides": strides, "anchors": anchors}
+        fields.update(overrides)
+        return cls(**fields)  # type: ignore[arg-type]
+
+
+PRESETS: dict[str, tuple[tuple[int, ...], AnchorSet]] = {
+    "yolov5-p5": ((8, 16, 32), YOLOV5_P5_ANCHORS),
+    "yolov5-p6": ((8, 16, 32, 64), YOLOV5_P6_ANCHORS),
+    "yolov3": ((8, 16, 32), YOLOV3_ANCHORS),
+    "yolov7": ((8, 16, 32), YOLOV7_ANCHORS),
+}
+
+
+def _int_tuple(values: Sequence[int], field: str) -> tuple[int, ...]:
+    out = []
+    for v in values:
+        if isinstance(v, bool) or int(v) != v:
+            raise ValueError(f"Problem.{field}: expected integers, got {tuple(values)}")
+        out.append(int(v))
+    return tuple(out)
+
+
+def _anchor_tuple(anchors: Sequence[Sequence[Sequence[float]]]) -> AnchorSet:
+    levels = []
+    for i, level in enumerate(anchors):
+        pairs = []
+        for k, pair in enumerate(level):
+            if len(pair) != 2:
+                raise ValueError(f"Problem.anchors: level {i} anchor {k} is not a (w, h) pair")
+            pairs.append((float(pair[0]), float(pair[1])))
+        levels.append(tuple(pairs))
+    return tuple(levels)

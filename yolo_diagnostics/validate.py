@@ -1,0 +1,64 @@
+"""Validation of targets: one clear error naming the first offending row and field.
+
+YOLOv5 silently drops targets with w = 0 or h = 0 (the wh ratio is inf) and NaN targets, and
+clamps out-of-image centres into a wrong cell. A diagnostics suite must not: bad input is
+refused before any assignment is computed.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .problem import Problem
+
+FIELDS = ("image", "class", "x", "y", "w", "h")
+
+
+def validate_targets(problem: Problem, targets: object) -> Tensor:
+    """Check targets ``Tensor[nt, 6]`` = (image, class, x, y, w, h) and return them unchanged.
+
+    Raises ``ValueError`` naming the first offending row and field when the tensor has the
+    wrong type, shape or dtype, holds NaN/inf, a w or h that is not positive, an x or y
+    outside ``[0, 1]``, an image id outside ``[0, batch_size)`` or a class outside
+    ``[0, num_classes)``; image and class ids must be integers.
+    """
+    if not isinstance(targets, Tensor):
+        raise ValueError(f"targets: expected a torch.Tensor [nt, 6], got {type(targets).__name__}")
+    if targets.dim() != 2 or targets.shape[1] != 6:
+        raise ValueError(
+            f"targets: expected shape [nt, 6] (image, class, x, y, w, h), got {list(targets.shape)}"
+        )
+    if not targets.dtype.is_floating_point:
+        raise ValueError(f"targets: expected a floating dtype, got {targets.dtype}")
+    if targets.shape[0] == 0:
+        return targets
+    t = targets.detach().to(torch.float64)
+    bad = torch.zeros_like(t, dtype=torch.bool)  # first failing (row, field) wins
+    reason = torch.zeros_like(t, dtype=torch.int64)
+    rules = (
+        (~torch.isfinite(t), "must be finite"),
+        (t[:, [0, 1]] != t[:, [0, 1]].floor(), "must be an integer id"),
+        (
+            (t[:, [0]] < 0) | (t[:, [0]] >= problem.batch_size),
+            f"must be in [0, {problem.batch_size})",
+        ),
+        (
+            (t[:, [1]] < 0) | (t[:, [1]] >= problem.num_classes),
+            f"must be in [0, {problem.num_classes})",
+        ),
+        ((t[:, 2:4] < 0) | (t[:, 2:4] > 1), "must be in [0, 1] (normalized to the network input)"),
+        (t[:, 4:6] <= 0, "must be > 0"),
+    )
+    columns = ((0, 6), (0, 2), (0, 1), (1, 2), (2, 4), (4, 6))
+    for k, ((mask, _), (lo, hi)) in enumerate(zip(rules, columns), start=1):
+        fresh = mask & ~bad[:, lo:hi]
+        reason[:, lo:hi][fresh] = k
+        bad[:, lo:hi] |= mask
+    if not bad.any():
+        return targets
+    row, col = (int(i) for i in bad.nonzero()[0])
+    message = rules[int(reason[row, col]) - 1][1]
+    raise ValueError(
+        f"targets row {row}, field {FIELDS[col]!r}: {message}, got {targets[row, col].item()!r}"
+    )
