@@ -61,6 +61,8 @@ def build_targets_loop(problem: Problem, targets: Tensor):
                 )
         tcls.append(torch.tensor([r[4] for r in out], dtype=torch.int64))
         tbox.append(torch.tensor([r[5:9] for r in out], dtype=targets.dtype).reshape(-1, 4))
-        indices.append(tuple(torch.tensor([r[k] for r in out], dtype=torch.int64) for k in range(4)))
+        indices.append(
+            tuple(torch.tensor([r[k] for r in out], dtype=torch.int64) for k in range(4))
+        )
         anch.append(torch.tensor([r[9:11] for r in out], dtype=torch.float32).reshape(-1, 2))
     return tcls, tbox, indices, anch

@@ -167,7 +167,7 @@ def diff(expected: Assignment, actual: Assignment, *, atol: float = 0.0) -> Diff
     ek, ev = expected.key[e_order], expected.values[e_order]
     ak, av = actual.key[a_order], actual.values[a_order]
     # Rank of each row within its integer key: equal (key, rank) rows are partners.
-    e_rank, a_rank = _rank_in_group(ek), _rank_in_group(ak)
+    e_rank, a_rank = rank_in_group(ek), rank_in_group(ak)
     e_full = torch.cat((ek, e_rank[:, None]), 1)
     a_full = torch.cat((ak, a_rank[:, None]), 1)
     both = torch.cat((e_full, a_full))
@@ -200,16 +200,15 @@ def _sorted(table: Assignment) -> Tensor:
     return order
 
 
-def _rank_in_group(sorted_key: Tensor) -> Tensor:
-    """For rows sorted by key, the position of each row among rows with the same key."""
+def rank_in_group(sorted_key: Tensor) -> Tensor:
+    """For rows sorted by key (``Tensor[n]`` or ``Tensor[n, k]``), each row's position among
+    the rows with the same key."""
     n = sorted_key.shape[0]
-    if n == 0:
-        return torch.empty(0, dtype=torch.long, device=sorted_key.device)
     start = torch.ones(n, dtype=torch.bool, device=sorted_key.device)
-    start[1:] = (sorted_key[1:] != sorted_key[:-1]).any(1)
+    change = sorted_key[1:] != sorted_key[:-1]
+    start[1:] = change.any(1) if change.dim() > 1 else change
     index = torch.arange(n, device=sorted_key.device)
-    group_start = torch.cummax(torch.where(start, index, 0), 0).values
-    return index - group_start
+    return index - torch.cummax(torch.where(start, index, 0), 0).values
 
 
 def _greedy(

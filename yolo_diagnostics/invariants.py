@@ -20,7 +20,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from .assignment import Assignment, YoloV5Output
+from .assignment import Assignment, YoloV5Output, rank_in_group
 from .problem import Problem
 from .validate import validate_targets
 
@@ -571,8 +571,11 @@ for _id, _meaning in (
 )
 def _duplicates(ctx: _Context) -> list[Violation]:
     rows, keys = _row_keys(ctx)
-    counts = _count(keys, keys)
-    extra = rows[counts > ctx.mult[ctx.row_group[rows]]]
+    order = torch.sort(keys, stable=True).indices
+    keys, rows = keys[order], rows[order]
+    rank = rank_in_group(keys)
+    # the first mult rows of a slot belong to the group's mult targets; the rest repeat them
+    extra = rows[rank >= ctx.mult[ctx.row_group[rows]]].sort().values
     return _per_level(
         ctx,
         "duplicates",
