@@ -8,6 +8,7 @@ float32, exactly as `Detect.anchors /= stride` does in ultralytics/yolov5.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -111,12 +112,14 @@ class Problem:
                 )
         if not (math.isfinite(self.anchor_t) and self.anchor_t > 1):
             raise ValueError(f"Problem.anchor_t: must be finite and > 1, got {self.anchor_t}")
-        if isinstance(self.num_classes, bool) or int(self.num_classes) != self.num_classes:
+        if not _is_integer(self.num_classes):
             raise ValueError(f"Problem.num_classes: must be an integer, got {self.num_classes}")
+        set_(self, "num_classes", int(self.num_classes))
         if self.num_classes < 1:
             raise ValueError(f"Problem.num_classes: must be >= 1, got {self.num_classes}")
-        if isinstance(self.batch_size, bool) or int(self.batch_size) != self.batch_size:
+        if not _is_integer(self.batch_size):
             raise ValueError(f"Problem.batch_size: must be an integer, got {self.batch_size}")
+        set_(self, "batch_size", int(self.batch_size))
         if self.batch_size < 1:
             raise ValueError(f"Problem.batch_size: must be >= 1, got {self.batch_size}")
         if not 0 <= self.g <= 1:
@@ -173,10 +176,17 @@ PRESETS: dict[str, tuple[tuple[int, ...], AnchorSet]] = {
 }
 
 
+def _is_integer(v: object) -> bool:
+    """An int, or a float holding an integer; not a bool, NaN or inf."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        return False
+    return math.isfinite(v) and int(v) == v
+
+
 def _int_tuple(values: Sequence[int], field: str) -> tuple[int, ...]:
     out = []
     for v in values:
-        if isinstance(v, bool) or int(v) != v:
+        if not _is_integer(v):
             raise ValueError(f"Problem.{field}: expected integers, got {tuple(values)}")
         out.append(int(v))
     return tuple(out)
