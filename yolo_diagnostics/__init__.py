@@ -1,23 +1,42 @@
-"""yolo-diagnostics: tests and diagnostics for the anchor-target assignment of YOLO detectors."""
+"""yolo-diagnostics: tests and diagnostics for the anchor-target assignment of YOLO detectors.
 
-from .assignment import OFFSET_KINDS, Assignment, Diff, diff
-from .invariants import INVARIANTS, Invariant, Violation, check
-from .problem import PRESETS, Problem
-from .reference import assign
-from .validate import validate_targets
+Names are imported on first use: the pytest plugin in this package is loaded by every
+pytest session of an environment, and must not pay for importing torch when unused.
+"""
 
-__all__ = [
-    "INVARIANTS",
-    "OFFSET_KINDS",
-    "PRESETS",
-    "Assignment",
-    "Diff",
-    "Invariant",
-    "Problem",
-    "Violation",
-    "assign",
-    "check",
-    "diff",
-    "validate_targets",
-]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .assignment import OFFSET_KINDS, Assignment, Diff, diff
+    from .invariants import INVARIANTS, Invariant, Violation, check
+    from .problem import PRESETS, Problem
+    from .reference import assign
+    from .validate import validate_targets
+
+_EXPORTS = {
+    "OFFSET_KINDS": "assignment",
+    "Assignment": "assignment",
+    "Diff": "assignment",
+    "diff": "assignment",
+    "INVARIANTS": "invariants",
+    "Invariant": "invariants",
+    "Violation": "invariants",
+    "check": "invariants",
+    "PRESETS": "problem",
+    "Problem": "problem",
+    "assign": "reference",
+    "validate_targets": "validate",
+}
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -18,7 +18,6 @@ from collections.abc import Iterable, Sequence
 import pytest
 
 _DEFAULT_DEVICES = ("cpu",)
-_HINT = "use cpu, cuda or cuda:N"
 
 _devices_key = pytest.StashKey[tuple[str, ...]]()
 
@@ -55,36 +54,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _resolve(requested: Iterable[str]) -> tuple[str, ...]:
-    """Canonicalize the requested devices and check that this machine can provide them."""
-    import torch
+    from .devices import resolve_devices
 
-    chosen: dict[str, torch.device] = {}
-    for raw in requested:
-        try:
-            device = torch.device(raw)
-        except RuntimeError:
-            raise pytest.UsageError(
-                f"--device {raw}: not a device string torch understands; {_HINT}"
-            ) from None
-        if device.type != "cuda" and str(device) != "cpu":
-            raise pytest.UsageError(f"--device {raw}: unsupported device; {_HINT}")
-        chosen.setdefault(str(device), device)
-
-    for name, device in chosen.items():
-        if device.type != "cuda":
-            continue
-        if not torch.cuda.is_available():
-            build = f"CUDA build {torch.version.cuda}" if torch.version.cuda else "CPU-only build"
-            raise pytest.UsageError(
-                f"--device {name}: CUDA is not available (torch {torch.__version__}, {build}); "
-                f"run without --device {name} or on a machine with a GPU"
-            )
-        count = torch.cuda.device_count()
-        if device.index is not None and device.index >= count:
-            raise pytest.UsageError(
-                f"--device {name}: no such GPU, torch.cuda.device_count() is {count}"
-            )
-    return tuple(chosen)
+    try:
+        return resolve_devices(requested)
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
