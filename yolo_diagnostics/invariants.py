@@ -55,12 +55,14 @@ class Violation:
 
 @dataclass(frozen=True)
 class Invariant:
-    """A registered check. ``run`` is None for checks that need several calls."""
+    """A registered check. ``single_call`` checks are judged from one output by `check`;
+    the others compare several calls and are run by the contract."""
 
     id: str
     severity: Severity
     meaning: str
     run: Callable[[_Context], list[Violation]] | None = field(default=None, repr=False)
+    single_call: bool = True
 
 
 INVARIANTS: dict[str, Invariant] = {}
@@ -561,7 +563,7 @@ for _id, _meaning in (
     ("reference", "output equals the reference's as a multiset (same semantics)"),
     ("device", "CPU and each requested device agree"),
 ):
-    INVARIANTS[_id] = Invariant(_id, "error", _meaning)
+    INVARIANTS[_id] = Invariant(_id, "error", _meaning, single_call=False)
 
 
 @_register(

@@ -1,0 +1,135 @@
+"""Command line: ``yolo-diagnostics check | invariants``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from .assigners import DEFAULT_ASSIGNER, load_factory
+from .devices import resolve_devices
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except ValueError as error:  # bad input from the user: one line, no traceback
+        parser.exit(2, f"yolo-diagnostics: error: {error}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="yolo-diagnostics",
+        description="Diagnostics for the anchor-target assignment (build_targets) of YOLO.",
+    )
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "check",
+        help="run an assigner over the built-in edge-case corpus and check every invariant",
+        description="Run an assigner over the built-in corpus (edge cases, seeded random "
+        "boxes, empty batches on P5, P6, YOLOv7 and a tiny grid), check every single-call "
+        "invariant and diff the output with the reference. Exit 1 on a failing finding.",
+    )
+    run.add_argument(
+        "--assigner",
+        default=DEFAULT_ASSIGNER,
+        metavar="MODULE:FACTORY",
+        help=f"assigner factory (default: {DEFAULT_ASSIGNER})",
+    )
+    run.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    run.add_argument(
+        "--reference-semantics",
+        choices=("yolov5", "strict", "none"),
+        default="yolov5",
+        help="reference to diff against (default: yolov5)",
+    )
+    run.add_argument("--strict", action="store_true", help="quirk findings fail too")
+    run.add_argument("--seed", type=int, default=0, help="seed of the random cases (default 0)")
+    run.add_argument(
+        "--json",
+        type=Path,
+        default=Path("reports/check.json"),
+        help="where to write the findings (default: reports/check.json)",
+    )
+    run.add_argument("-v", "--verbose", action="store_true", help="print every finding")
+    run.set_defaults(run=_check)
+
+    table = sub.add_parser("invariants", help="list the invariants, their severity and meaning")
+    table.set_defaults(run=_invariants)
+    return parser
+
+
+def _check(args: argparse.Namespace) -> int:
+    import torch
+
+    from .corpus import corpus
+    from .diagnose import run_corpus
+
+    (device,) = resolve_devices([args.device])
+    factory = load_factory(args.assigner)
+    reference = None if args.reference_semantics == "none" else args.reference_semantics
+    print(
+        f"yolo-diagnostics check: assigner={args.assigner} device={device} "
+        f"torch={torch.__version__} reference={args.reference_semantics} "
+        f"strict={args.strict} seed={args.seed}"
+    )
+    results = run_corpus(
+        factory, corpus(args.seed), torch.device(device), reference=reference, strict=args.strict
+    )
+
+    width = max(len(r.case) for r in results)
+    print(f"{'case':<{width}}  targets   rows  error  quirk  info")
+    totals: Counter[tuple[str, str]] = Counter()
+    for r in results:
+        sev = Counter(v.severity for v in r.violations)
+        status = f"  CRASH {r.crash}" if r.crash else ""
+        print(
+            f"{r.case:<{width}}  {r.targets:7d}  {r.rows:5d}  {sev['error']:5d}  "
+            f"{sev['quirk']:5d}  {sev['info']:4d}{status}"
+        )
+        for v in r.violations:
+            totals[(v.check, v.severity)] += 1
+            if args.verbose or v.fails:
+                print(f"    {v}")
+    print("findings per check:")
+    for (check_id, severity), n in sorted(totals.items()):
+        print(f"  {check_id:<17} {severity:<5} {n:3d} case-level finding(s)")
+    failed = [r.case for r in results if r.failed]
+
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(
+        json.dumps(
+            {
+                "assigner": args.assigner,
+                "device": device,
+                "torch": torch.__version__,
+                "reference": args.reference_semantics,
+                "strict": args.strict,
+                "seed": args.seed,
+                "cases": [r.as_dict() for r in results],
+            },
+            indent=1,
+        )
+    )
+    verdict = f"FAIL ({len(failed)} of {len(results)} cases)" if failed else "PASS"
+    print(f"result: {verdict}; findings written to {args.json}")
+    return 1 if failed else 0
+
+
+def _invariants(args: argparse.Namespace) -> int:
+    from .invariants import INVARIANTS
+
+    for inv in INVARIANTS.values():
+        scope = "one call" if inv.single_call else "several calls"
+        print(f"{inv.id:<17} {inv.severity:<5} {scope:<13} {inv.meaning}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
