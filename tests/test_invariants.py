@@ -261,7 +261,7 @@ def test_duplicates_counts_identical_targets_separately() -> None:
 def test_missed_neighbour_is_a_quirk_of_yolov5_at_gx_one() -> None:
     targets = torch.tensor([target(1.0, 1.25)])
     v = only(check(GRID, targets, reference(GRID, targets, "yolov5")), "missed-neighbour")
-    assert v.severity == "quirk" and "misses (gj, gi) = (1, 0)" in v.message
+    assert v.severity == "quirk" and "lacks (gj, gi) = (1, 0)" in v.message
     assert "missed-neighbour" not in fired(check(GRID, targets, reference(GRID, targets)))
 
 

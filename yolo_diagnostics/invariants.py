@@ -378,6 +378,43 @@ def _row_text(ctx: _Context, r: int) -> str:
     )
 
 
+def _missing_cells(
+    ctx: _Context,
+    check_id: str,
+    severity: Severity,
+    level: int,
+    take: Tensor,
+    what: str,
+) -> list[Violation]:
+    """One violation if a cell a rule takes has fewer rows than its group has targets.
+
+    ``take`` is ``Tensor[5, n]`` over the kinds of `_Context.candidate_cells` for the
+    level's kept (anchor, group) pairs.
+    """
+    a, u = ctx.kept(level)
+    cells, _, _ = ctx.candidate_cells(level, u)
+    kind, p = take.nonzero(as_tuple=True)
+    c = cells[kind, p]
+    want = _slot_key(torch.full_like(p, level), u[p], a[p], c[:, 1], c[:, 0], ctx)
+    short = _count(_row_keys(ctx)[1], want) < ctx.mult[u[p]]
+    if not short.any():
+        return []
+    p, c = p[short], c[short]
+    gxy = ctx.txywh(level, u[p[:1]])[0, :2].tolist()
+    return [
+        Violation(
+            check_id,
+            severity,
+            level,
+            (),
+            ctx.members(u[p]),
+            f"{len(p)} {what}; first: target {ctx.members(u[p[:1]])[0]} at gxy = "
+            f"({gxy[0]:.9g}, {gxy[1]:.9g}) anchor {int(a[p[0]])} lacks (gj, gi) = "
+            f"({int(c[0, 1])}, {int(c[0, 0])})",
+        )
+    ]
+
+
 # --------------------------------------------------------------------------- checks
 @_register("bounds", "error", "0 <= b < B, 0 <= a < na, 0 <= gj < ny, 0 <= gi < nx")
 def _bounds(ctx: _Context) -> list[Violation]:
@@ -466,28 +503,18 @@ def _ratio(ctx: _Context) -> list[Violation]:
             f"is not < anchor_t = {p.anchor_t:g}"
         ),
     )
-    _, keys = _row_keys(ctx)
     for level in range(p.nl):
-        a, u = ctx.kept(level)
-        cells, _, _ = ctx.candidate_cells(level, u)
-        centre = cells[0]
-        want = _slot_key(torch.full_like(a, level), u, a, centre[:, 1], centre[:, 0], ctx)
-        short = _count(keys, want) < ctx.mult[u]
-        if short.any():
-            i = int(short.nonzero()[0])
-            tid = ctx.members(u[i : i + 1])
-            found.append(
-                Violation(
-                    "ratio",
-                    "error",
-                    level,
-                    (),
-                    ctx.members(u[short]),
-                    f"{int(short.sum())} (target, anchor) pair(s) under anchor_t have no row at "
-                    f"their centre cell; first: target {tid[0]} anchor {int(a[i])} at "
-                    f"(gj, gi) = ({int(centre[i, 1])}, {int(centre[i, 0])})",
-                )
-            )
+        _, u = ctx.kept(level)
+        centre = torch.zeros((5, len(u)), dtype=torch.bool, device=ctx.device)
+        centre[0] = True
+        found += _missing_cells(
+            ctx,
+            "ratio",
+            "error",
+            level,
+            centre,
+            "(target, anchor) pair(s) under anchor_t have no row at their centre cell",
+        )
     return found
 
 
@@ -512,7 +539,6 @@ def _neighbour_rows(ctx: _Context, level: int) -> tuple[Tensor, Tensor, Tensor, 
 def _neighbours(ctx: _Context) -> list[Violation]:
     t, g = ctx.table, ctx.problem.g
     found = []
-    _, keys_all = _row_keys(ctx)
     for level in range(ctx.problem.nl):
         rows, pair, cells, y5, strict = _neighbour_rows(ctx, level)
         rows, pair = rows[pair >= 0], pair[pair >= 0]
@@ -530,26 +556,16 @@ def _neighbours(ctx: _Context) -> list[Violation]:
                 f"g = {g:g} rule takes for its target"
             ),
         )
-        a, u = ctx.kept(level)
-        required = (y5 & strict)[1:]
-        kind, p = required.nonzero(as_tuple=True)
-        c = cells[1:][kind, p]
-        want = _slot_key(torch.full_like(p, level), u[p], a[p], c[:, 1], c[:, 0], ctx)
-        short = _count(keys_all, want) < ctx.mult[u[p]]
-        if short.any():
-            i = int(short.nonzero()[0])
-            found.append(
-                Violation(
-                    "neighbours",
-                    "error",
-                    level,
-                    (),
-                    ctx.members(u[p[short]]),
-                    f"{int(short.sum())} neighbour cell(s) the g = {g:g} rule takes are missing; "
-                    f"first: target {ctx.members(u[p[i : i + 1]])[0]} anchor {int(a[p[i]])} "
-                    f"(gj, gi) = ({int(c[i, 1])}, {int(c[i, 0])})",
-                )
-            )
+        required = y5 & strict
+        required[0] = False  # the centre is the ratio check's
+        found += _missing_cells(
+            ctx,
+            "neighbours",
+            "error",
+            level,
+            required,
+            f"neighbour cell(s) the g = {g:g} rule takes are missing",
+        )
     return found
 
 
@@ -594,30 +610,17 @@ def _duplicates(ctx: _Context) -> list[Violation]:
 )
 def _missed_neighbour(ctx: _Context) -> list[Violation]:
     found = []
-    _, keys_all = _row_keys(ctx)
     for level in range(ctx.problem.nl):
-        a, u = ctx.kept(level)
-        cells, y5, strict = ctx.candidate_cells(level, u)
-        only = (strict & ~y5)[1:]
-        kind, p = only.nonzero(as_tuple=True)
-        c = cells[1:][kind, p]
-        want = _slot_key(torch.full_like(p, level), u[p], a[p], c[:, 1], c[:, 0], ctx)
-        short = _count(keys_all, want) < ctx.mult[u[p]]
-        if short.any():
-            i = int(short.nonzero()[0])
-            gxy = ctx.txywh(level, u[p[i : i + 1]])[0, :2].tolist()
-            found.append(
-                Violation(
-                    "missed-neighbour",
-                    "quirk",
-                    level,
-                    (),
-                    ctx.members(u[p[short]]),
-                    f"{int(short.sum())} valid neighbour cell(s) left out; first: target "
-                    f"{ctx.members(u[p[i : i + 1]])[0]} at gxy = ({gxy[0]:.9g}, {gxy[1]:.9g}) "
-                    f"anchor {int(a[p[i]])} misses (gj, gi) = ({int(c[i, 1])}, {int(c[i, 0])})",
-                )
-            )
+        _, u = ctx.kept(level)
+        _, y5, strict = ctx.candidate_cells(level, u)
+        found += _missing_cells(
+            ctx,
+            "missed-neighbour",
+            "quirk",
+            level,
+            strict & ~y5,
+            "valid neighbour cell(s) left out",
+        )
     return found
 
 
@@ -627,9 +630,7 @@ def _missed_neighbour(ctx: _Context) -> list[Violation]:
 def _collisions(ctx: _Context) -> list[Violation]:
     t = ctx.table
     rows = (ctx.row_group >= 0).nonzero().flatten()
-    batch_slot = (
-        t.image * ctx.problem.na + t.anchor
-    )  # the slot, with the image in the group's place
+    batch_slot = t.image * ctx.problem.na + t.anchor  # the image in the group's place
     slot = _slot_key(t.level[rows], batch_slot[rows], 0, t.gj[rows], t.gi[rows], ctx)
     pairs = torch.unique(torch.stack((slot, ctx.row_group[rows]), 1), dim=0)
     slots, n_groups = torch.unique(pairs[:, 0], return_counts=True)
