@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .assignment import OFFSET_KINDS, Assignment, Diff, diff
+    from .contract.runner import check_assigner
     from .invariants import INVARIANTS, Invariant, Violation, check
     from .problem import PRESETS, Problem
     from .reference import assign
@@ -29,6 +30,7 @@ _EXPORTS = {
     "Problem": "problem",
     "assign": "reference",
     "validate_targets": "validate",
+    "check_assigner": "contract.runner",
 }
 __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"

@@ -87,7 +87,7 @@ def check(
     Raises ``ValueError`` on invalid targets.
     """
     validate_targets(problem, targets)
-    broken = _shapes(problem, targets, output)
+    broken = shape_violations(problem, targets, output)
     if broken:
         return broken
     ctx = _Context(problem, targets, Assignment.from_yolov5(output).to(targets.device))
@@ -104,8 +104,8 @@ def _escalate(v: Violation) -> Violation:
 
 
 # --------------------------------------------------------------------------- shapes
-def _shapes(problem: Problem, targets: Tensor, output: object) -> list[Violation]:
-    """Structure of ``(tcls, tbox, indices, anch)``; registered as the ``shapes`` check."""
+def shape_violations(problem: Problem, targets: Tensor, output: object) -> list[Violation]:
+    """The ``shapes`` check: structure of ``(tcls, tbox, indices, anch)``, run first."""
     problems: list[tuple[int | None, str]] = []
     if not isinstance(output, (tuple, list)) or len(output) != 4:
         return [_shape_violation(None, "expected a 4-tuple (tcls, tbox, indices, anch)")]

@@ -34,6 +34,19 @@ def devices(config: pytest.Config) -> tuple[str, ...]:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("yolo-diagnostics")
     group.addoption(
+        "--assigner",
+        default=None,
+        metavar="MODULE:FACTORY",
+        help="assigner factory the contract checks (default: the yolov5 reference, "
+        "yolo_diagnostics.reference:make_assigner)",
+    )
+    group.addoption(
+        "--reference-semantics",
+        choices=("yolov5", "strict", "none"),
+        default="yolov5",
+        help="reference the contract diffs the assigner against (default: yolov5)",
+    )
+    group.addoption(
         "--device",
         action="append",
         default=None,
@@ -47,10 +60,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Validate ``--device`` before collection so a bad request never runs a test."""
+    """Validate ``--device`` and ``--assigner`` before collection: a bad request never runs."""
     requested: list[str] | None = config.getoption("device")
     chosen = _DEFAULT_DEVICES if requested is None else _resolve(requested)
     config.stash[_devices_key] = chosen
+    spec = config.getoption("assigner")
+    if spec is not None:
+        from .assigners import load_factory
+
+        try:
+            load_factory(spec)
+        except ValueError as error:
+            raise pytest.UsageError(f"--assigner: {error}") from None
+    from .profiles import register_profiles
+
+    register_profiles()
 
 
 def _resolve(requested: Iterable[str]) -> tuple[str, ...]:
@@ -89,8 +113,8 @@ def _split_argnames(argnames: str | Sequence[str]) -> list[str]:
     return list(argnames)
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    """Say which devices and which torch the run used, so a report can be trusted."""
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Say which devices, torch, assigner and Hypothesis profile the run used."""
     import torch
 
     chosen = devices(config)
@@ -98,4 +122,57 @@ def pytest_report_header(config: pytest.Config) -> str:
     cuda = [name for name in chosen if name.startswith("cuda")]
     if cuda:
         header += f" cuda={torch.version.cuda} gpu={torch.cuda.get_device_name(cuda[0])}"
-    return header
+    name, profile = _profile(config)
+    seed = config.getoption("hypothesis_seed", None)
+    seed_text = seed if seed is not None else "derandomized" if profile.derandomize else "random"
+    contract = (
+        f"yolo-diagnostics contract: assigner={_assigner_spec(config)} "
+        f"reference={config.getoption('reference_semantics')} strict={_strict(config)} "
+        f"hypothesis-profile={name} seed={seed_text}"
+    )
+    return [header, contract]
+
+
+def _assigner_spec(config: pytest.Config) -> str:
+    from .assigners import DEFAULT_ASSIGNER
+
+    return config.getoption("assigner") or DEFAULT_ASSIGNER
+
+
+def _strict(config: pytest.Config) -> bool:
+    """pytest's own ``--strict``: the contract then fails on quirk findings too."""
+    return bool(config.getoption("strict", False))
+
+
+def _profile(config: pytest.Config):
+    """The Hypothesis profile the contract uses: ``--hypothesis-profile``, else ``ci`` when
+    CI is set, else ``dev``."""
+    from hypothesis import settings
+
+    from .profiles import default_profile
+
+    name = config.getoption("hypothesis_profile", None) or default_profile()
+    return name, settings.get_profile(name)
+
+
+@pytest.fixture(scope="session")
+def contract_options(pytestconfig: pytest.Config):
+    """The assigner under contract and how strictly to judge it (`ContractOptions`)."""
+    from .assigners import load_factory
+    from .contract.properties import ContractOptions
+
+    spec = _assigner_spec(pytestconfig)
+    semantics = pytestconfig.getoption("reference_semantics")
+    return ContractOptions(
+        factory=load_factory(spec),
+        assigner=spec,
+        devices=devices(pytestconfig),
+        strict=_strict(pytestconfig),
+        reference=None if semantics == "none" else semantics,
+    )
+
+
+@pytest.fixture(scope="session")
+def contract_profile(pytestconfig: pytest.Config):
+    """The Hypothesis settings the contract's properties run with."""
+    return _profile(pytestconfig)[1]

@@ -1,0 +1,251 @@
+"""A mutation catalog for ``build_targets``: a clean YOLOv5 re-statement and its buggy variants.
+
+`clean` re-states ultralytics/yolov5 ``ComputeLoss.build_targets`` in the style of the
+original (anchor-major ``targets.repeat(na, 1, 1)`` with the anchor index appended, a gain
+vector of 7, the ratio filter, the ``j, k, l, m`` neighbour masks, ``t.repeat((5, 1, 1))[j]``,
+``.long()`` truncation, in-place ``clamp_`` on views of ``gij``). It reads only the problem
+(anchors in grid units, ``anchor_t``, ``g``) and ``p[i].shape``, and shares no code with
+`yolo_diagnostics.reference`.
+
+`MUTANTS` maps a bug name to an assigner factory ``(problem, device) -> build_targets``. Every
+mutant is `clean` with one small deviation, selected by a ``bug == "..."`` branch inside
+`_build_targets`, so each reads as a diff from the clean code. `BUGS` says what each bug is
+and where the class of bug comes from (issue and PR numbers as in YOLOV5_SEMANTICS.md). The
+catalog measures the contract: every mutant is a bug some real code has had or plausibly
+would have, and a contract that lets one through has a hole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from yolo_diagnostics.assignment import YoloV5Output
+from yolo_diagnostics.problem import Problem
+
+BuildTargets = Callable[[Sequence[Tensor], Tensor], YoloV5Output]
+Factory = Callable[[Problem, "torch.device | str"], BuildTargets]
+
+# Neighbour offsets (centre, x - 1, y - 1, x + 1, y + 1) before scaling by g; gij = gxy - off.
+_OFF = ((0, 0), (1, 0), (0, 1), (-1, 0), (0, -1))
+
+BUGS: dict[str, str] = {
+    "clamp-out-of-place": (
+        "Indices clamped with out-of-place .clamp() instead of clamp_(), so tbox = gxy - gij "
+        "is computed from the unclamped cell (forks that worked around the torch 1.12 float "
+        "clamp-bound failure, yolov5 #8405 / PR #8067). Visible where a target sits on the far "
+        "border (x = 1: centre clamps to nx - 1 but tbox stays 0)."
+    ),
+    "clamp-off-by-one": (
+        "Indices clamped to [0, n] instead of [0, n - 1]: x = 1 gives gi = nx, an index out of "
+        "bounds in the loss (yolov5 #1312, PRs #1313, #1316; yolov3 #1551)."
+    ),
+    "gain-order": (
+        "Gain shape[[2, 3, 2, 3]] = [ny, nx, ny, nx]: x scaled by ny and y by nx. Invisible on "
+        "square inputs (the seed notebook's [h, w, h, w] scaling)."
+    ),
+    "gain-height-only": (
+        "All of xywh scaled by the grid height, gain shape[[2, 2, 2, 2]]: yolov7 OTA scales "
+        "the boxes by the image height (yolov7 #620, #1536). Invisible on square inputs."
+    ),
+    "anchors-in-pixels": (
+        "Anchors used in pixels (the YAML values) instead of pixels / stride: the ratio filter "
+        "compares grid-unit boxes with pixel anchors and anch comes out in pixels."
+    ),
+    "levels-hardcoded-3": (
+        "for i in range(3): a 4-level P6 model silently loses its last level (the P6 breakage "
+        "of yolort PR #513, which confused anchors-per-level with the number of levels)."
+    ),
+    "na-is-nl": (
+        "The number of anchors taken to be the number of levels (the seed notebook; yolort PR "
+        "#513): identical when na == nl == 3, a shape error on a 4-level P6 problem."
+    ),
+    "ratio-le": (
+        "Ratio filter with <= anchor_t instead of the strict <: a ratio of exactly anchor_t is "
+        "kept. Only visible at ratios exactly anchor_t (or 1 / anchor_t)."
+    ),
+    "ratio-one-way": (
+        "Ratio filter on r = t_wh / anchor_wh only, not max(r, 1 / r): boxes far smaller than "
+        "the anchor are kept on every anchor of every level."
+    ),
+    "frac-le": (
+        "Neighbour test gxy % 1 <= g instead of < g: a centre at frac exactly 0.5 gets both "
+        "x-neighbours (and both y-neighbours)."
+    ),
+    "no-border-test": (
+        "The (gxy > 1) and (gxi > 1) tests dropped: neighbours outside the grid are created and "
+        "clamped back onto the border cell (duplicate rows with a wrong tbox)."
+    ),
+    "wh-swapped": "tbox wh written in (h, w) order: columns 2 and 3 of tbox swapped.",
+    "image-class-swapped": (
+        "b and c unpacked in the wrong order (c, b = t[:, :2].T): the image index goes to tcls "
+        "and the class to indices[0]."
+    ),
+    "round-not-trunc": (
+        "gij = (gxy - offsets).round() instead of .long() truncation: any frac >= 0.5 lands "
+        "one cell too far (half the centres are in the wrong cell)."
+    ),
+    "offsets-flipped": (
+        "Neighbour offsets with the opposite sign: the extra positive goes to the cell on the "
+        "far side of the centre, away from where the 2 sigma - 0.5 decode can reach."
+    ),
+    "g-one": (
+        "g = 1.0 hard-coded (YOLOv7 find_5_positive pasted into a 3-positive loss): every "
+        "interior target gets 5 positives where 3 are expected. Invisible when the problem's "
+        "g is 1.0."
+    ),
+    "empty-crash": (
+        "Empty batch: the else branch does not set t = targets[0], so t keeps its 3-D "
+        "(na, 0, 7) shape and `b, c = t[:, :2].long().T` raises 'too many values to unpack' "
+        "(exactly yolov5 #609; yolort PR #515 is the torch.cat([]) variant)."
+    ),
+    "empty-hardcoded-cuda": (
+        "Empty batch: the empty table is created on a hard-coded 'cuda:0' (yolov7 OTA, PRs "
+        "#530 and #1283 still open): a crash on a CPU-only machine or a cpu run, invisible on "
+        "cuda:0."
+    ),
+    "inverse-square-gain": (
+        "gxi = gain[[2, 2]] - gxy: the x grid size used for the y + 1 test as well. Invisible "
+        "on square inputs."
+    ),
+    "anchor-index-interleaved": (
+        "The appended anchor index tiled (arange(na).repeat(nt)) instead of repeated per "
+        "anchor block (repeat_interleave order): targets.repeat(na, 1, 1) is anchor-major, so "
+        "anchor k is paired with the wrong targets. Invisible with a single target."
+    ),
+    "half-precision": (
+        "Grid coordinates computed in float16 (targets cast to a half model's dtype before "
+        "t = targets * gain): gx rounds to 1/16 of a cell above 64, so centres near a cell "
+        "border land in the wrong cell and every tbox is off."
+    ),
+}
+
+
+def _build_targets(
+    problem: Problem,
+    device: torch.device,
+    p: Sequence[Tensor],
+    targets: Tensor,
+    bug: str | None = None,
+) -> YoloV5Output:
+    """``ComputeLoss.build_targets(p, targets)`` of ultralytics/yolov5, with ``bug`` applied."""
+    targets = targets.to(device)
+    na, nt = problem.na, targets.shape[0]  # number of anchors, targets
+    nl = problem.nl
+    if bug == "na-is-nl":
+        na = nl
+    tcls, tbox, indices, anch = [], [], [], []
+    gain = torch.ones(7, device=device)  # normalized to gridspace gain
+    ai = torch.arange(na, device=device).float().view(na, 1).repeat(1, nt)  # anchor-major
+    if bug == "anchor-index-interleaved":
+        ai = torch.arange(na, device=device).float().repeat(nt).view(na, nt)
+    targets = torch.cat((targets.repeat(na, 1, 1), ai[:, :, None]), 2)  # append anchor indices
+
+    g = problem.g  # bias
+    if bug == "g-one":
+        g = 1.0
+    off = torch.tensor(_OFF, device=device).float() * g  # offsets
+    if bug == "offsets-flipped":
+        off = -off
+
+    anchors_grid = problem.anchors_grid(device)  # pixels / stride, as Detect.anchors
+    if bug == "anchors-in-pixels":
+        anchors_grid = torch.tensor(problem.anchors, dtype=torch.float32, device=device)
+    for i in range(3) if bug == "levels-hardcoded-3" else range(nl):
+        anchors, shape = anchors_grid[i], p[i].shape
+        gain[2:6] = torch.tensor(shape)[[3, 2, 3, 2]]  # xyxy gain
+        if bug == "gain-order":
+            gain[2:6] = torch.tensor(shape)[[2, 3, 2, 3]]
+        if bug == "gain-height-only":
+            gain[2:6] = torch.tensor(shape)[[2, 2, 2, 2]]
+
+        # Match targets to anchors
+        t = targets * gain  # shape(na, nt, 7)
+        if bug == "half-precision":
+            t = targets.half() * gain.half()
+        if nt:
+            # Matches
+            r = t[..., 4:6] / anchors[:, None]  # wh ratio
+            j = torch.max(r, 1 / r).max(2)[0] < problem.anchor_t  # compare
+            if bug == "ratio-le":
+                j = torch.max(r, 1 / r).max(2)[0] <= problem.anchor_t
+            if bug == "ratio-one-way":
+                j = r.max(2)[0] < problem.anchor_t
+            t = t[j]  # filter
+
+            # Offsets
+            gxy = t[:, 2:4]  # grid xy
+            gxi = gain[[2, 3]] - gxy  # inverse
+            if bug == "inverse-square-gain":
+                gxi = gain[[2, 2]] - gxy
+            j, k = ((gxy % 1 < g) & (gxy > 1)).T
+            l, m = ((gxi % 1 < g) & (gxi > 1)).T
+            if bug == "frac-le":
+                j, k = ((gxy % 1 <= g) & (gxy > 1)).T
+                l, m = ((gxi % 1 <= g) & (gxi > 1)).T
+            if bug == "no-border-test":
+                j, k = (gxy % 1 < g).T
+                l, m = (gxi % 1 < g).T
+            j = torch.stack((torch.ones_like(j), j, k, l, m))
+            t = t.repeat((5, 1, 1))[j]
+            offsets = (torch.zeros_like(gxy)[None] + off[:, None])[j]
+        else:
+            if bug != "empty-crash":
+                t = targets[0]
+            if bug == "empty-hardcoded-cuda":
+                t = torch.zeros((0, 7), device="cuda:0")
+            offsets = 0
+
+        # Define
+        b, c = t[:, :2].long().T  # image, class
+        if bug == "image-class-swapped":
+            c, b = t[:, :2].long().T
+        gxy = t[:, 2:4]  # grid xy
+        gwh = t[:, 4:6]  # grid wh
+        gij = (gxy - offsets).long()
+        if bug == "round-not-trunc":
+            gij = (gxy - offsets).round().long()
+        gi, gj = gij.T  # grid indices: views of gij
+
+        # Append
+        a = t[:, 6].long()  # anchor indices
+        if bug == "clamp-out-of-place":
+            indices.append((b, a, gj.clamp(0, shape[2] - 1), gi.clamp(0, shape[3] - 1)))
+        elif bug == "clamp-off-by-one":
+            indices.append((b, a, gj.clamp_(0, shape[2]), gi.clamp_(0, shape[3])))
+        else:
+            indices.append((b, a, gj.clamp_(0, shape[2] - 1), gi.clamp_(0, shape[3] - 1)))
+        if bug == "wh-swapped":
+            gwh = gwh[:, [1, 0]]
+        tbox.append(torch.cat((gxy - gij, gwh), 1))  # box, from the clamped gij
+        anch.append(anchors[a])  # anchors
+        tcls.append(c)  # class
+
+    return tcls, tbox, indices, anch
+
+
+def _factory(bug: str | None) -> Factory:
+    if bug is not None and bug not in BUGS:
+        raise ValueError(f"unknown bug {bug!r}; known: {', '.join(BUGS)}")
+
+    def make(problem: Problem, device: torch.device | str) -> BuildTargets:
+        device = torch.device(device)
+
+        def build_targets(p: Sequence[Tensor], targets: Tensor) -> YoloV5Output:
+            return _build_targets(problem, device, p, targets, bug)
+
+        build_targets.__name__ = f"build_targets[{bug or 'clean'}]"
+        return build_targets
+
+    make.__name__ = (bug or "clean").replace("-", "_")
+    make.__doc__ = BUGS[bug] if bug else "ultralytics/yolov5 ComputeLoss.build_targets, unchanged."
+    return make
+
+
+clean: Factory = _factory(None)
+"""The clean assigner factory: YOLOv5 semantics, bit-exact with the reference."""
+
+MUTANTS: dict[str, Factory] = {name: _factory(name) for name in BUGS}
+"""Bug name -> assigner factory; `BUGS` has each one's description and provenance."""

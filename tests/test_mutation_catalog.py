@@ -1,0 +1,69 @@
+"""The contract kills every mutant of the catalog within the ci profile; clean code passes.
+
+The mutation score table (mutant, killing property and check, examples needed, seconds) is
+printed at the end of the run.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from mutants import BUGS, MUTANTS, clean
+
+from yolo_diagnostics import check_assigner
+from yolo_diagnostics.reference import make_assigner
+
+# The checks allowed to be the first to kill each mutant (the contract runs its properties
+# in a fixed order and stops at the first failure).
+KILLERS: dict[str, set[str]] = {
+    "clamp-out-of-place": {"geometry"},
+    "clamp-off-by-one": {"bounds"},
+    "gain-order": {"ratio", "geometry"},
+    "gain-height-only": {"ratio", "geometry"},
+    "anchors-in-pixels": {"ratio", "geometry"},
+    "levels-hardcoded-3": {"shapes"},
+    "na-is-nl": {"crash", "shapes"},
+    "ratio-le": {"ratio"},
+    "ratio-one-way": {"ratio"},
+    "frac-le": {"neighbours", "offset-range"},
+    "no-border-test": {"reference"},
+    "wh-swapped": {"geometry"},
+    "image-class-swapped": {"bounds", "geometry"},
+    "round-not-trunc": {"neighbours", "offset-range", "geometry"},
+    "offsets-flipped": {"neighbours", "offset-range"},
+    "g-one": {"offset-range", "neighbours"},
+    "empty-crash": {"crash"},
+    "empty-hardcoded-cuda": {"crash"},
+    "inverse-square-gain": {"reference"},
+    "anchor-index-interleaved": {"ratio", "geometry"},
+    "half-precision": {"geometry", "ratio", "neighbours"},
+}
+
+SCORES: list[tuple[str, str, str, int, float]] = []
+
+# empty-crash reproduces yolov5 #609, whose `.T` on a 3-D tensor torch now warns about
+pytestmark = pytest.mark.filterwarnings("ignore:The use of `x.T`:UserWarning")
+
+
+def test_catalog_is_complete() -> None:
+    assert set(KILLERS) == set(MUTANTS) == set(BUGS) and len(MUTANTS) >= 15
+
+
+@pytest.mark.parametrize("name", list(MUTANTS))
+def test_mutant_is_killed(name: str) -> None:
+    start = time.perf_counter()
+    result = check_assigner(MUTANTS[name], fail_fast=True, profile="ci")
+    seconds = time.perf_counter() - start
+    assert not result.passed, f"{name} survived the contract"
+    (failure,) = result.failures
+    needed = sum(o.examples for o in result.outcomes[:-1]) + failure.examples_to_fail
+    SCORES.append((name, failure.property, failure.check, needed, seconds))
+    assert failure.check in KILLERS[name], failure.message
+
+
+@pytest.mark.parametrize("factory", [make_assigner, clean], ids=["reference", "independent"])
+def test_clean_code_passes(factory) -> None:
+    result = check_assigner(factory, profile="ci")
+    assert result.passed, [f.message for f in result.failures]
+    assert {o.status for o in result.outcomes} == {"passed", "skipped"}

@@ -1,0 +1,335 @@
+"""The contract's properties: each draws a case and judges an assigner's outputs on it.
+
+A property returns the quirk findings it saw (reported as warnings) and raises
+`ContractFailure` for a failing one. Properties that compare several calls carry the
+``equivariance``, ``reference`` or ``device`` id of the invariants table; the single-call
+checks run under ``invariants``. A crash of the assigner fails with the id ``crash``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from hypothesis import strategies as st
+from torch import Tensor
+
+from ..assigners import Factory
+from ..assignment import Assignment, YoloV5Output, diff
+from ..invariants import Violation, check, shape_violations
+from ..problem import Problem
+from ..reference import Semantics, assign
+from ..strategies import problems, targets
+
+
+@dataclass(frozen=True)
+class ContractOptions:
+    """What the contract runs against: an assigner and how strictly to judge it."""
+
+    factory: Factory
+    assigner: str = "yolo_diagnostics.reference:make_assigner"
+    devices: tuple[str, ...] = ("cpu",)
+    strict: bool = False
+    reference: Semantics | None = "yolov5"
+
+
+class ContractFailure(AssertionError):
+    """A failing finding: the check id it belongs to and a one-line message."""
+
+    def __init__(self, check: str, message: str) -> None:
+        super().__init__(f"[{check}] {message}")
+        self.check = check
+        self.message = message
+
+
+Case = dict[str, Any]
+"""A drawn case: ``problem``, ``targets`` and whatever else the property drew."""
+
+
+@dataclass(frozen=True)
+class Property:
+    """One contract property: how to draw its cases, how to judge them, when it applies."""
+
+    id: str
+    check: str
+    meaning: str
+    draw: Callable[[], st.SearchStrategy[Case]]
+    run: Callable[[ContractOptions, str, Case], list[Violation]]
+    skip: Callable[[ContractOptions, str], str | None] = lambda options, device: None
+
+
+def call(options: ContractOptions, device: str, problem: Problem, t: Tensor) -> YoloV5Output:
+    """The assigner's output on ``device``; a crash fails the contract."""
+    dev = torch.device(device)
+    try:
+        return options.factory(problem, dev)(problem.feature_maps(dev), t.to(dev))
+    except Exception as error:  # the assigner under test may fail in any way
+        raise ContractFailure(
+            "crash", f"the assigner raised {type(error).__name__}: {error}"
+        ) from error
+
+
+def build(options: ContractOptions, device: str, problem: Problem, t: Tensor) -> Assignment:
+    """The assigner's output as a CPU table; a malformed output fails the contract."""
+    output = call(options, device, problem, t)
+    shapes = shape_violations(problem, t, output)
+    if shapes:
+        raise ContractFailure("shapes", str(shapes[0]))
+    return Assignment.from_yolov5(output).to("cpu")
+
+
+def _judge(options: ContractOptions, found: list[Violation]) -> list[Violation]:
+    """Raise on the first failing finding; return the quirks (to be warned about)."""
+    for v in found:
+        if v.fails:
+            raise ContractFailure(v.check, str(v))
+    return [v for v in found if v.severity == "quirk"]
+
+
+def _same(check_id: str, what: str, expected: Assignment, actual: Assignment) -> None:
+    d = diff(expected, actual)
+    if not d.equal:
+        rows = d.missing.records()[:1] or d.extra.records()[:1]
+        side = "missing" if len(d.missing) else "extra"
+        where = ", ".join(f"{k}={rows[0][k]}" for k in ("level", "image", "anchor", "gj", "gi"))
+        raise ContractFailure(check_id, f"{what}: {d.summary()}; first {side}: {where}")
+
+
+# --------------------------------------------------------------------------- cases
+def _plain() -> st.SearchStrategy[Case]:
+    return problems().flatmap(lambda p: targets(p).map(lambda t: {"problem": p, "targets": t}))
+
+
+def _exact() -> st.SearchStrategy[Case]:
+    return problems(exact=True).flatmap(
+        lambda p: targets(p, exact=True).map(lambda t: {"problem": p, "targets": t})
+    )
+
+
+@st.composite
+def _permuted(draw: st.DrawFn) -> Case:
+    case = draw(_plain())
+    case["permutation"] = draw(st.permutations(range(len(case["targets"]))))
+    return case
+
+
+@st.composite
+def _split_batch(draw: st.DrawFn) -> Case:
+    """Targets of some images, and other images' targets added to them."""
+    case = draw(_plain())
+    problem: Problem = case["problem"]
+    case["kept_images"] = sorted(draw(st.sets(st.integers(0, problem.batch_size - 1), min_size=1)))
+    return case
+
+
+@st.composite
+def _shifted(draw: st.DrawFn) -> Case:
+    case = draw(_exact())
+    case["shift"] = draw(st.sampled_from([(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1)]))
+    return case
+
+
+@st.composite
+def _flipped(draw: st.DrawFn) -> Case:
+    case = draw(_exact())
+    case["axes"] = draw(st.sampled_from([(True, False), (False, True), (True, True)]))
+    return case
+
+
+# --------------------------------------------------------------------------- properties
+def _invariants(options: ContractOptions, device: str, case: Case) -> list[Violation]:
+    problem, t = case["problem"], case["targets"].to(device)
+    output = call(options, device, problem, t)
+    return _judge(options, check(problem, t, output, strict=options.strict))
+
+
+def _reference(options: ContractOptions, device: str, case: Case) -> list[Violation]:
+    problem, t = case["problem"], case["targets"]
+    assert options.reference is not None
+    expected = assign(problem, t, semantics=options.reference)
+    _same(
+        "reference",
+        f"differs from the {options.reference} reference",
+        expected,
+        build(options, device, problem, t),
+    )
+    return []
+
+
+def _permutation(options: ContractOptions, device: str, case: Case) -> list[Violation]:
+    problem, t = case["problem"], case["targets"]
+    perm = torch.tensor(case["permutation"], dtype=torch.long)
+    _same(
+        "equivariance",
+        "permuting the target rows changed the assignment",
+        build(options, device, problem, t),
+        build(options, device, problem, t[perm]),
+    )
+    return []
+
+
+def _batch(options: ContractOptions, device: str, case: Case) -> list[Violation]:
+    problem, t = case["problem"], case["targets"]
+    kept = torch.tensor(case["kept_images"])
+    mine = torch.isin(t[:, 0].long(), kept)
+    alone = build(options, device, problem, t[mine])
+    together = build(options, device, problem, t)
+    _same(
+        "equivariance",
+        "adding other images' targets changed this image's assignment",
+        alone,
+        together.select(torch.isin(together.image, kept)),
+    )
+    return []
+
+
+def _translation(options: ContractOptions, device: str, case: Case) -> list[Violation]:
+    """Shift by one coarsest-stride cell; targets near a border are left out (clamps and
+    border tests legitimately differ there)."""
+    problem, t = case["problem"], case["targets"]
+    h, w = problem.img_size
+    s = max(problem.strides)
+    sx, sy = case["shift"]
+    size = torch.tensor([w, h], dtype=torch.float64)
+    step = torch.tensor([sx, sy], dtype=torch.float64) * s
+    centre = t[:, 2:4].double() * size
+    inside = (
+        (centre > s) & (centre < size - s) & (centre + step > s) & (centre + step < size - s)
+    ).all(1)
+    t = t[inside]
+    moved = t.clone()
+    moved[:, 2:4] = ((centre[inside] + step) / size).float()
+    before, after = build(options, device, problem, t), build(options, device, problem, moved)
+    cells = torch.tensor([s // stride for stride in problem.strides])[before.level]
+    expected = Assignment(
+        **{**_columns(before), "gi": before.gi + sx * cells, "gj": before.gj + sy * cells},
+        num_levels=before.num_levels,
+    )
+    _same(
+        "equivariance",
+        f"shifting every box by ({sx * s}, {sy * s}) px did not shift the "
+        "assignment by one coarsest cell",
+        expected,
+        after,
+    )
+    return []
+
+
+def _flip(options: ContractOptions, device: str, case: Case) -> list[Violation]:
+    """Mirror x and/or y: cells mirror, tbox offsets become 1 - offset.
+
+    A centre on a cell boundary (integer grid coordinate) belongs to the cell on its right
+    (below) whichever way the image faces, so such targets are left out on a flipped axis.
+    """
+    problem, t = case["problem"], case["targets"]
+    fx, fy = case["axes"]
+    h, w = problem.img_size
+    grid = t[:, 2:4].double() * torch.tensor([w, h]) / min(problem.strides)
+    tie = (grid % 1 == 0) & torch.tensor([fx, fy])
+    t = t[~tie.any(1)]
+    flipped = t.clone()
+    if fx:
+        flipped[:, 2] = 1 - t[:, 2]
+    if fy:
+        flipped[:, 3] = 1 - t[:, 3]
+    before, after = build(options, device, problem, t), build(options, device, problem, flipped)
+    ny = torch.tensor([s[0] for s in problem.feature_shapes])[before.level]
+    nx = torch.tensor([s[1] for s in problem.feature_shapes])[before.level]
+    tbox = before.tbox.clone()
+    gi, gj = before.gi, before.gj
+    if fx:
+        gi, tbox[:, 0] = nx - 1 - gi, 1 - tbox[:, 0]
+    if fy:
+        gj, tbox[:, 1] = ny - 1 - gj, 1 - tbox[:, 1]
+    expected = Assignment(
+        **{**_columns(before), "gi": gi, "gj": gj, "tbox": tbox}, num_levels=before.num_levels
+    )
+    axes = " and ".join(n for n, f in (("x", fx), ("y", fy)) if f)
+    _same("equivariance", f"mirroring {axes} did not mirror the assignment", expected, after)
+    return []
+
+
+def _dtype(options: ContractOptions, device: str, case: Case) -> list[Violation]:
+    problem, t = case["problem"], case["targets"]
+    single, double = build(options, device, problem, t), build(options, device, problem, t.double())
+    _same(
+        "equivariance",
+        "float64 targets (exact copies of float32 ones) changed the assignment",
+        single,
+        double,
+    )
+    return []
+
+
+def _device(options: ContractOptions, device: str, case: Case) -> list[Violation]:
+    problem, t = case["problem"], case["targets"]
+    on_cpu = build(options, "cpu", problem, t)
+    _same("device", f"{device} and cpu disagree", on_cpu, build(options, device, problem, t))
+    return []
+
+
+def _columns(table: Assignment) -> dict[str, Tensor]:
+    return {k: v for k, v in vars(table).items() if k != "num_levels"}
+
+
+PROPERTIES: dict[str, Property] = {
+    p.id: p
+    for p in (
+        Property(
+            "invariants", "invariants", "every single-call invariant holds", _plain, _invariants
+        ),
+        Property(
+            "reference",
+            "reference",
+            "the output equals the reference's as a multiset",
+            _plain,
+            _reference,
+            lambda o, d: None if o.reference else "--reference-semantics none",
+        ),
+        Property(
+            "permutation",
+            "equivariance",
+            "permuting target rows permutes nothing else",
+            _permuted,
+            _permutation,
+        ),
+        Property(
+            "batch",
+            "equivariance",
+            "other images' targets do not change an image's rows",
+            _split_batch,
+            _batch,
+        ),
+        Property(
+            "translation",
+            "equivariance",
+            "a shift by one coarsest cell shifts every assigned cell",
+            _shifted,
+            _translation,
+        ),
+        Property(
+            "flip",
+            "equivariance",
+            "a mirrored input gives the mirrored assignment",
+            _flipped,
+            _flip,
+        ),
+        Property(
+            "dtype", "equivariance", "float64 targets give the float32 assignment", _exact, _dtype
+        ),
+        Property(
+            "device",
+            "device",
+            "every requested device agrees with the CPU",
+            _plain,
+            _device,
+            lambda o, d: (
+                None
+                if d != "cpu"
+                else "compares a non-CPU device with the CPU; request one with --device cuda"
+            ),
+        ),
+    )
+}

@@ -1,0 +1,221 @@
+"""Run contract properties with Hypothesis, inside pytest or from `check_assigner`."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from hypothesis import event, given, settings, target
+
+from ..assigners import Factory, load_factory
+from ..devices import resolve_devices
+from ..invariants import Violation
+from ..problem import Problem
+from ..profiles import default_profile, register_profiles
+from ..reference import Semantics
+from ..strategies import edge_kinds
+from .properties import PROPERTIES, Case, ContractFailure, ContractOptions, Property
+
+
+class QuirkWarning(UserWarning):
+    """A quirk-severity finding: behaviour YOLOv5 itself has; fails only under --strict."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failing property: the check that failed and the minimal example Hypothesis found.
+
+    ``example`` is plain data (see `case_to_data`), so it can be saved as JSON and replayed
+    with `replay`. ``examples_to_fail`` counts the examples run until the first failure.
+    """
+
+    property: str
+    check: str
+    message: str
+    example: dict[str, Any]
+    examples_to_fail: int
+    reproduce: str | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    property: str
+    device: str
+    status: Literal["passed", "failed", "skipped"]
+    examples: int
+    reason: str | None = None
+    quirks: tuple[Violation, ...] = ()
+    failure: Failure | None = None
+
+
+@dataclass(frozen=True)
+class ContractResult:
+    """What `check_assigner` found, property by property."""
+
+    outcomes: tuple[Outcome, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(o.status != "failed" for o in self.outcomes)
+
+    @property
+    def failures(self) -> list[Failure]:
+        return [o.failure for o in self.outcomes if o.failure is not None]
+
+
+def run_property(
+    prop: Property,
+    options: ContractOptions,
+    device: str,
+    profile: settings,
+    *,
+    raise_failure: bool,
+) -> Outcome:
+    """Run one property with Hypothesis on ``device``.
+
+    With ``raise_failure`` the shrunk failure propagates (pytest reports it, with
+    Hypothesis' falsifying example) and quirks are issued as `QuirkWarning`; otherwise it
+    is captured into the returned `Outcome`.
+    """
+    reason = prop.skip(options, device)
+    if reason is not None:
+        return Outcome(prop.id, device, "skipped", 0, reason=reason)
+    calls, first_failure, quirks = [0], [0], {}
+    last: list[Case] = []
+
+    @settings(profile, report_multiple_bugs=False)
+    @given(case=prop.draw())
+    def run(case: Case) -> None:
+        calls[0] += 1
+        last[:] = [case]
+        kinds = edge_kinds(case["problem"], case["targets"])
+        for kind in kinds:
+            event(kind)
+        target(float(len(kinds)), label="edge kinds in one case")
+        try:
+            found = prop.run(options, device, case)
+        except ContractFailure:
+            first_failure[0] = first_failure[0] or calls[0]
+            raise
+        for v in found:
+            quirks.setdefault((v.check, v.level, v.message), v)
+
+    if raise_failure:
+        run()
+        by_check: dict[str, list[Violation]] = {}
+        for v in quirks.values():
+            by_check.setdefault(v.check, []).append(v)
+        for check_id, found in by_check.items():
+            warnings.warn(
+                QuirkWarning(
+                    f"{prop.id}: {len(found)} distinct '{check_id}' quirk finding(s), which fail "
+                    f"only under --strict; first: {found[0]}"
+                ),
+                stacklevel=2,
+            )
+        return Outcome(prop.id, device, "passed", calls[0], quirks=tuple(quirks.values()))
+    try:
+        run()
+    except ContractFailure as error:
+        notes = getattr(error, "__notes__", [])
+        blob = next((n.strip() for n in notes if "@reproduce_failure" in n), None)
+        failure = Failure(
+            prop.id,
+            error.check,
+            error.message,
+            case_to_data(prop.id, device, last[0]),
+            first_failure[0],
+            blob,
+        )
+        return Outcome(prop.id, device, "failed", calls[0], failure=failure)
+    return Outcome(prop.id, device, "passed", calls[0], quirks=tuple(quirks.values()))
+
+
+def check_assigner(
+    factory: Factory | str,
+    *,
+    device: str = "cpu",
+    strict: bool = False,
+    max_examples: int | None = None,
+    reference: Semantics | None = "yolov5",
+    properties: Sequence[str] | None = None,
+    fail_fast: bool = False,
+    profile: str | None = None,
+) -> ContractResult:
+    """Run the contract on an assigner factory (or ``"module:factory"``) outside pytest.
+
+    Runs every property (or those named) on ``device`` (the ``device`` property compares it
+    with the CPU), with the named Hypothesis ``profile`` (default: ``ci`` when CI is set,
+    else ``dev``), ``max_examples`` overriding its example count. Quirks fail only with
+    ``strict``.
+    ``fail_fast`` stops at the first failing property.
+    """
+    register_profiles()
+    name = factory if isinstance(factory, str) else f"{factory.__module__}:{factory.__name__}"
+    options = ContractOptions(
+        factory=load_factory(factory) if isinstance(factory, str) else factory,
+        assigner=name,
+        devices=resolve_devices(["cpu", device]),
+        strict=strict,
+        reference=reference,
+    )
+    chosen = settings.get_profile(profile or default_profile())
+    if max_examples is not None:
+        chosen = settings(chosen, max_examples=max_examples)
+    outcomes = []
+    for p in list(PROPERTIES) if properties is None else properties:
+        outcome = run_property(
+            PROPERTIES[p], options, options.devices[-1], chosen, raise_failure=False
+        )
+        outcomes.append(outcome)
+        if fail_fast and outcome.status == "failed":
+            break
+    return ContractResult(tuple(outcomes))
+
+
+def case_to_data(property_id: str, device: str, case: Case) -> dict[str, Any]:
+    """A case as plain JSON-able data."""
+    data: dict[str, Any] = {"property": property_id, "device": device}
+    for key, value in case.items():
+        if isinstance(value, Problem):
+            value = dataclasses.asdict(value)
+        elif isinstance(value, torch.Tensor):
+            value = {"dtype": str(value.dtype).removeprefix("torch."), "data": value.tolist()}
+        data[key] = value
+    return data
+
+
+def case_from_data(data: dict[str, Any]) -> tuple[str, str, Case]:
+    """Inverse of `case_to_data`: (property id, device, case)."""
+    case: Case = {}
+    for key, value in data.items():
+        if key in ("property", "device"):
+            continue
+        if key == "problem":
+            value = Problem(**value)
+        elif key == "targets":
+            value = torch.tensor(value["data"], dtype=getattr(torch, value["dtype"])).reshape(-1, 6)
+        case[key] = value
+    return data["property"], data["device"], case
+
+
+def replay(
+    factory: Factory,
+    data: dict[str, Any],
+    *,
+    strict: bool = False,
+    reference: Semantics | None = "yolov5",
+) -> list[Violation]:
+    """Run a saved case again; raises `ContractFailure` if it still fails."""
+    property_id, device, case = case_from_data(data)
+    options = ContractOptions(
+        factory=factory,
+        devices=resolve_devices(["cpu", device]),
+        strict=strict,
+        reference=reference,
+    )
+    return PROPERTIES[property_id].run(options, device, case)
