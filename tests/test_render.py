@@ -37,6 +37,7 @@ from yolo_diagnostics.render import (
     render_assignment,
     render_targets,
     tile_panels,
+    zoom,
 )
 
 H, W = 320, 640
@@ -127,17 +128,30 @@ def test_rendered_size_matches_layout(table: Assignment, plain: np.ndarray) -> N
 
 
 def test_four_levels_empty_assignment() -> None:
-    p6 = Problem.preset("yolov5-p6", img_size=(256, 384))
+    p6 = Problem.preset("yolov5-p6", img_size=(512, 768))
     empty = torch.zeros((0, 6))
     img = decode(render_assignment(p6, empty, assign(p6, empty)))
-    assert img.shape[:2] == layout_size(p6) == (2 * (44 + 256) + 30 + 38, 2 * 384 + 30)
-    level3 = img[PAD + 2 * TITLE_H + 256 + PAD :, PAD + 384 + PAD :][:256, :384]
+    assert img.shape[:2] == layout_size(p6) == (2 * (44 + 512) + 30 + 38, 2 * 768 + 30)
+    level3 = img[PAD + 2 * TITLE_H + 512 + PAD :, PAD + 768 + PAD :][:512, :768]
     # Nothing but background and the grid lines at stride 64.
-    off_grid = np.ones((256, 384), bool)
+    off_grid = np.ones((512, 768), bool)
     off_grid[::64, :] = off_grid[:, ::64] = False
     off_grid[-1, :] = off_grid[:, -1] = False
     assert (level3[off_grid] == BACKGROUND).all()
     assert not (level3[~off_grid] == BACKGROUND).all(1).any()
+
+
+def test_small_inputs_are_zoomed() -> None:
+    """A 64 x 96 input (a shrunk case) is drawn 5 times larger: 96 * 5 >= MIN_PANEL_SIDE."""
+    small = Problem(img_size=(64, 96), strides=(8,), anchors=(((8, 8),),))
+    assert zoom(small) == 5 and zoom(PROBLEM) == 1
+    target = torch.tensor([[0, 0, 20 / 96, 12 / 64, 8 / 96, 8 / 64]])  # gx = 2.5, gy = 1.5
+    img = decode(render_assignment(small, target, assign(small, target)))
+    assert img.shape[:2] == layout_size(small) and img.shape[1] == 5 * 96 + 2 * PAD
+    panel = img[PAD + TITLE_H :, PAD:][: 5 * 64, : 5 * 96]
+    # the centre cell (gi, gj) = (2, 1) spans x in [80, 120), y in [40, 80) when zoomed
+    assert panel[44, 84].tolist() != panel[44 + 40, 84].tolist()  # the cell below is empty
+    assert (panel[44 + 40, 84 + 40] == BACKGROUND).all()
 
 
 def test_render_targets_size() -> None:
@@ -382,9 +396,9 @@ def test_bad_targets_and_assignment_are_refused(table: Assignment) -> None:
 def test_legend_wraps_to_the_width() -> None:
     narrow = Problem(img_size=(64, 96), strides=(32,), anchors=(((40, 40),),))
     h, w = layout_size(narrow, with_diff=True)
-    assert w == 96 + 2 * PAD
-    rows = (h - (TITLE_H + 64 + 2 * PAD) - PAD) // LEGEND_ROW_H
-    assert rows >= 4  # seven entries do not fit in one row of 116 px
+    assert w == 5 * 96 + 2 * PAD  # zoomed 5 times to MIN_PANEL_SIDE
+    rows = (h - (TITLE_H + 5 * 64 + 2 * PAD) - PAD) // LEGEND_ROW_H
+    assert rows >= 2  # seven entries do not fit in one row of 500 px
     empty = torch.zeros((0, 6))
     a = assign(narrow, empty)
     img = decode(render_assignment(narrow, empty, a, diff=diff(a, a)))

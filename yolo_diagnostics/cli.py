@@ -81,6 +81,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.set_defaults(run=_bench)
 
+    show = sub.add_parser(
+        "show",
+        help="replay a saved failing case: run its check again and render the overlay",
+        description="Replay a case file saved by the contract (reports/cases/*.json): run "
+        "the failing property again on the assigner, print what fails, write the overlay. "
+        "Exit 1 while the case still fails, 0 once it passes.",
+    )
+    show.add_argument("case", type=Path, help="a case file")
+    show.add_argument(
+        "--assigner",
+        default=None,
+        metavar="MODULE:FACTORY",
+        help="assigner to replay with (default: the case file's)",
+    )
+    show.add_argument(
+        "--out", type=Path, default=None, help="overlay PNG (default: reports/<case name>.png)"
+    )
+    show.set_defaults(run=_show)
+
     table = sub.add_parser("invariants", help="list the invariants, their severity and meaning")
     table.set_defaults(run=_invariants)
     return parser
@@ -176,6 +195,45 @@ def _bench(args: argparse.Namespace) -> int:
         f"{total_examples / total_seconds:>10.1f}"
     )
     return 1 if failed else 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from .contract.properties import PROPERTIES, ContractFailure, ContractOptions
+    from .contract.runner import case_from_data
+    from .report import load_case, overlay
+
+    content = load_case(args.case)
+    spec = args.assigner or content["assigner"]
+    prop, device, case = case_from_data(content["case"])
+    options = ContractOptions(
+        factory=load_factory(spec),
+        assigner=spec,
+        devices=resolve_devices(["cpu", device]),
+        strict=bool(content.get("strict", False)),
+        reference=content.get("reference"),
+    )
+    failure: ContractFailure | None = None
+    try:
+        PROPERTIES[prop].run(options, device, case)
+    except ContractFailure as error:
+        failure = error
+    found = overlay(options, device, case, failure)
+    out = args.out or Path("reports") / (args.case.stem + ".png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(found.png)
+    print(
+        f"case {args.case}: property {prop} on {device}, assigner {spec}, "
+        f"{len(case['targets'])} target(s)"
+    )
+    if failure is None:
+        print("passes now")
+    else:
+        print(f"fails: [{failure.check}] {failure.message}")
+        for v in found.violations:
+            if v.fails:
+                print(f"    {v}")
+    print(f"overlay written to {out}")
+    return 0 if failure is None else 1
 
 
 def _invariants(args: argparse.Namespace) -> int:

@@ -13,6 +13,8 @@ in the environment.
 
 from __future__ import annotations
 
+import base64
+import html
 from collections.abc import Iterable, Sequence
 
 import pytest
@@ -176,3 +178,91 @@ def contract_options(pytestconfig: pytest.Config):
 def contract_profile(pytestconfig: pytest.Config):
     """The Hypothesis settings the contract's properties run with."""
     return _profile(pytestconfig)[1]
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """Label contract reports, save each failing case, and attach its overlay to the HTML.
+
+    Runs around every other makereport hook, so it also moves the ``extra`` that
+    Hypothesis still sets (pytest-html 4 reads only ``extras``) into ``extras``.
+    """
+    report: pytest.TestReport = (yield).get_result()
+    if hasattr(report, "extra"):
+        report.extras = [*getattr(report, "extras", []), *report.extra]
+        del report.extra
+    funcargs = getattr(item, "funcargs", {})
+    options, device = funcargs.get("contract_options"), funcargs.get("device")
+    if device is not None:
+        report.user_properties.append(("device", str(device)))
+    if options is None:
+        return
+    report.user_properties.append(("assigner", options.assigner))
+    from .contract.properties import ContractFailure
+
+    failure = call.excinfo.value if call.excinfo is not None else None
+    if report.when == "call" and isinstance(failure, ContractFailure) and failure.case:
+        report.user_properties.append(("check", failure.check))
+        _keep_failure(item, report, options, str(device or "cpu"), failure)
+
+
+def _keep_failure(item, report, options, device: str, failure) -> None:
+    """Save the minimal case under reports/cases; with --html, attach what shows the bug."""
+    from .contract.runner import case_from_data
+    from .report import case_file, failure_html, overlay, save_case
+
+    notes = getattr(failure, "__notes__", [])
+    reproduce = next((n.strip() for n in notes if "@reproduce_failure" in n), None)
+    content = case_file(options, failure, reproduce)
+    path = save_case(item.config.rootpath / "reports" / "cases", item.nodeid, content)
+    report.sections.append(
+        ("yolo-diagnostics", f"minimal case saved to {path}\nreplay: yolo-diagnostics show {path}")
+    )
+    if not item.config.getoption("htmlpath", None):
+        return  # no report, nothing rendered
+    from pytest_html import extras
+
+    _, _, case = case_from_data(failure.case)
+    found = overlay(options, device, case, failure)
+    report.extras = [
+        *getattr(report, "extras", []),
+        extras.png(base64.b64encode(found.png).decode(), name="overlay"),
+        extras.html(failure_html(options, device, failure, found, reproduce)),
+        extras.json(content, name="case JSON"),
+        extras.text(
+            reproduce or "no @reproduce_failure blob (print_blob is off)", name="reproduce"
+        ),
+    ]
+
+
+_COLUMNS = (("device", "Device"), ("assigner", "Assigner"), ("check", "Check"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_table_header(cells: list[str]) -> None:
+    for i, (_, title) in enumerate(_COLUMNS):
+        cells.insert(2 + i, f"<th>{title}</th>")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
+    values = dict(report.user_properties)
+    for i, (key, _) in enumerate(_COLUMNS):
+        cells.insert(2 + i, f"<td>{html.escape(str(values.get(key, '')))}</td>")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_metadata(metadata: dict[str, object], config: pytest.Config) -> None:
+    """Environment rows of the HTML report: torch, the GPU, the assigner, the profile."""
+    import torch
+
+    metadata["torch"] = torch.__version__
+    metadata["CUDA device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    metadata["assigner"] = _assigner_spec(config)
+    from .profiles import default_profile
+
+    metadata["Hypothesis profile"] = config.getoption("hypothesis_profile", None) or (
+        default_profile()
+    )
+    seed = config.getoption("hypothesis_seed", None)
+    metadata["Hypothesis seed"] = "derandomized or random" if seed is None else str(seed)

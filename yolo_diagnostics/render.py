@@ -76,6 +76,7 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 PAD = 10  # around and between panels
 TITLE_H = 44  # two lines of title above each panel
 LEGEND_ROW_H = 28  # one row of legend entries
+MIN_PANEL_SIDE = 480  # small inputs (a shrunk case) are drawn zoomed to at least this
 MAX_ROWS = 3000  # rows drawn per panel; red rows first, the title says when some were left out
 MAX_LABELS = 60  # check-id labels per panel
 MAX_TARGETS = 1000  # GT boxes per image
@@ -115,7 +116,7 @@ def render_targets(
     """
     _check_problem(problem)
     t = _targets_array(targets)
-    base = _background(problem, image)
+    base = _zoomed(_background(problem, image), zoom(problem))
     _check_image_index(problem, image_index)
     mine = np.flatnonzero(t[:, 0] == image_index)
     panel = base.copy()
@@ -183,7 +184,8 @@ def render_assignment(
         raise ValueError(f"assignment: expected an Assignment, got {type(assignment).__name__}")
     if diff is not None and not isinstance(diff, Diff):
         raise ValueError(f"diff: expected a Diff or None, got {type(diff).__name__}")
-    base = _background(problem, image)
+    scale = zoom(problem)
+    base = _zoomed(_background(problem, image), scale)
     _check_image_index(problem, image_index)
     violations = tuple(violations)
     for k, v in enumerate(violations):
@@ -196,7 +198,7 @@ def render_assignment(
     extra = _Table.of(diff.extra) if diff is not None else _Table.empty()
     missing = _Table.of(diff.missing) if diff is not None else _Table.empty()
     mine = np.flatnonzero(t[:, 0] == image_index)
-    patterns = _Patterns(*problem.img_size)
+    patterns = _Patterns(*base.shape[:2])
 
     bad_level = int(((table.level < 0) | (table.level >= problem.nl)).sum())
     if bad_level:
@@ -228,8 +230,10 @@ def render_assignment(
                 extra[np.flatnonzero(keep_extra)] if diff is not None else None,
                 missing[np.flatnonzero(keep_missing)] if diff is not None else None,
                 patterns,
+                scale,
             )
-            _draw_targets(panel, t, mine, target_checks, class_names, problem.strides[level])
+            stride_px = problem.strides[level] * scale
+            _draw_targets(panel, t, mine, target_checks, class_names, stride_px)
             panels.append(_with_title(panel, lines))
     columns = problem.na if per_anchor else 2
     grid = tile_panels(panels, columns=columns)
@@ -266,6 +270,18 @@ def tile_panels(panels: Sequence[np.ndarray], columns: int = 2) -> np.ndarray:
     return out
 
 
+def zoom(problem: Problem) -> int:
+    """How many times panels are drawn larger than the network input: small inputs (a
+    shrunk failing case is often 64 px wide) are zoomed to `MIN_PANEL_SIDE`."""
+    return max(1, math.ceil(MIN_PANEL_SIDE / max(problem.img_size)))
+
+
+def _zoomed(img: np.ndarray, k: int) -> np.ndarray:
+    if k == 1:
+        return img
+    return cv2.resize(img, None, fx=k, fy=k, interpolation=cv2.INTER_NEAREST)
+
+
 def layout_size(
     problem: Problem, *, per_anchor: bool = False, with_diff: bool = False
 ) -> tuple[int, int]:
@@ -274,7 +290,7 @@ def layout_size(
     A render whose legend carries a note (rows it could not place: a level or anchor out of
     range, violation rows outside the table) may be taller by legend rows.
     """
-    h, w = problem.img_size
+    h, w = (side * zoom(problem) for side in problem.img_size)
     n = problem.nl * (problem.na if per_anchor else 1)
     cols = min(problem.na if per_anchor else 2, n)
     rows = math.ceil(n / cols)
@@ -495,9 +511,11 @@ def _draw_level(
     extra: _Table | None,
     missing: _Table | None,
     p: _Patterns,
+    k: int,
 ) -> list[str]:
-    """Grid, cells, anchors and diff of one level (one anchor) into ``img``; the title."""
-    stride = problem.strides[level]
+    """Grid, cells, anchors and diff of one level (one anchor) into ``img``, drawn zoomed
+    ``k`` times; the title (in network pixels)."""
+    px = problem.strides[level] * k  # a cell's side in the drawing
     ny, nx = problem.feature_shapes[level]
 
     inside = (rows.gi >= 0) & (rows.gi < nx) & (rows.gj >= 0) & (rows.gj < ny)
@@ -516,22 +534,22 @@ def _draw_level(
     gi, gj = np.clip(rows.gi, 0, nx - 1), np.clip(rows.gj, 0, ny - 1)
     centre = _is_centre(rows, ny, nx)
 
-    _draw_grid(img, stride)
-    centre_cells = _cells(gi[centre], gj[centre], ny, nx, stride)
-    neighbour_cells = _cells(gi[~centre], gj[~centre], ny, nx, stride) & ~centre_cells
-    _fill_centre(img, centre_cells, p, stride)
-    _fill_neighbour(img, neighbour_cells, p, stride)
-    _draw_anchors(img, gi[finite], gj[finite], rows.anch[finite], stride)
+    _draw_grid(img, px)
+    centre_cells = _cells(gi[centre], gj[centre], ny, nx, px)
+    neighbour_cells = _cells(gi[~centre], gj[~centre], ny, nx, px) & ~centre_cells
+    _fill_centre(img, centre_cells, p, px)
+    _fill_neighbour(img, neighbour_cells, p, px)
+    _draw_anchors(img, gi[finite], gj[finite], rows.anch[finite], px)
     if extra is not None and missing is not None:
-        _draw_diff(img, extra, missing, ny, nx, stride, p)
-    _fill_violation(img, _cells(gi[is_red], gj[is_red], ny, nx, stride), p, stride)
-    _draw_check_labels(img, gi[is_red], gj[is_red], checks, stride)
+        _draw_diff(img, extra, missing, ny, nx, px, p)
+    _fill_violation(img, _cells(gi[is_red], gj[is_red], ny, nx, px), p, px)
+    _draw_check_labels(img, gi[is_red], gj[is_red], checks, px)
 
     anchors = problem.anchors[level]
     shown = anchors if anchor is None else (anchors[anchor],)
     sizes = " ".join(f"({w:g},{h:g})" for w, h in shown)
     head = f"level {level}" + ("" if anchor is None else f"  anchor {anchor}")
-    line1 = f"{head}   stride {stride}   grid {ny} x {nx}   anchors {sizes} px"
+    line1 = f"{head}   stride {problem.strides[level]}   grid {ny} x {nx}   anchors {sizes} px"
     n_centre = int(centre.sum())
     line2 = (
         f"{total} rows: {n_centre} centre, {len(rows) - n_centre} neighbour"

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from torch import Tensor
 
 from ..assigners import Factory
-from ..assignment import Assignment, YoloV5Output, diff
+from ..assignment import Assignment, Diff, YoloV5Output, diff
 from ..invariants import Violation, check, shape_violations
 from ..problem import Problem
 from ..reference import Semantics, assign
@@ -36,12 +36,21 @@ class ContractOptions:
 
 
 class ContractFailure(AssertionError):
-    """A failing finding: the check id it belongs to and a one-line message."""
+    """A failing finding: the check id it belongs to and a one-line message.
 
-    def __init__(self, check: str, message: str) -> None:
+    A failed comparison also carries its `Diff` (expected vs actual rows) and the targets
+    the actual rows were assigned from, for the overlay of a report.
+    """
+
+    def __init__(
+        self, check: str, message: str, diff: Diff | None = None, targets: Tensor | None = None
+    ) -> None:
         super().__init__(f"[{check}] {message}")
         self.check = check
         self.message = message
+        self.diff = diff
+        self.targets = targets
+        self.case: dict[str, Any] | None = None  # the minimal example, set by the runner
 
 
 Case = dict[str, Any]
@@ -88,13 +97,17 @@ def _judge(options: ContractOptions, found: list[Violation]) -> list[Violation]:
     return [v for v in found if v.severity == "quirk"]
 
 
-def _same(check_id: str, what: str, expected: Assignment, actual: Assignment) -> None:
+def _same(
+    check_id: str, what: str, expected: Assignment, actual: Assignment, shown: Tensor
+) -> None:
+    """Fail unless the tables are equal as multisets; ``shown`` are the targets ``actual``
+    was assigned from."""
     d = diff(expected, actual)
     if not d.equal:
         rows = d.missing.records()[:1] or d.extra.records()[:1]
         side = "missing" if len(d.missing) else "extra"
         where = ", ".join(f"{k}={rows[0][k]}" for k in ("level", "image", "anchor", "gj", "gi"))
-        raise ContractFailure(check_id, f"{what}: {d.summary()}; first {side}: {where}")
+        raise ContractFailure(check_id, f"{what}: {d.summary()}; first {side}: {where}", d, shown)
 
 
 # --------------------------------------------------------------------------- cases
@@ -154,6 +167,7 @@ def _reference(options: ContractOptions, device: str, case: Case) -> list[Violat
         f"differs from the {options.reference} reference",
         expected,
         build(options, device, problem, t),
+        t,
     )
     return []
 
@@ -166,6 +180,7 @@ def _permutation(options: ContractOptions, device: str, case: Case) -> list[Viol
         "permuting the target rows changed the assignment",
         build(options, device, problem, t),
         build(options, device, problem, t[perm]),
+        t[perm],
     )
     return []
 
@@ -181,6 +196,7 @@ def _batch(options: ContractOptions, device: str, case: Case) -> list[Violation]
         "adding other images' targets changed this image's assignment",
         alone,
         together.select(torch.isin(together.image, kept)),
+        t,
     )
     return []
 
@@ -213,6 +229,7 @@ def _translation(options: ContractOptions, device: str, case: Case) -> list[Viol
         "assignment by one coarsest cell",
         expected,
         after,
+        moved,
     )
     return []
 
@@ -247,7 +264,9 @@ def _flip(options: ContractOptions, device: str, case: Case) -> list[Violation]:
         **{**_columns(before), "gi": gi, "gj": gj, "tbox": tbox}, num_levels=before.num_levels
     )
     axes = " and ".join(n for n, f in (("x", fx), ("y", fy)) if f)
-    _same("equivariance", f"mirroring {axes} did not mirror the assignment", expected, after)
+    _same(
+        "equivariance", f"mirroring {axes} did not mirror the assignment", expected, after, flipped
+    )
     return []
 
 
@@ -259,6 +278,7 @@ def _dtype(options: ContractOptions, device: str, case: Case) -> list[Violation]
         "float64 targets (exact copies of float32 ones) changed the assignment",
         single,
         double,
+        t.double(),
     )
     return []
 
@@ -266,7 +286,7 @@ def _dtype(options: ContractOptions, device: str, case: Case) -> list[Violation]
 def _device(options: ContractOptions, device: str, case: Case) -> list[Violation]:
     problem, t = case["problem"], case["targets"]
     on_cpu = build(options, "cpu", problem, t)
-    _same("device", f"{device} and cpu disagree", on_cpu, build(options, device, problem, t))
+    _same("device", f"{device} and cpu disagree", on_cpu, build(options, device, problem, t), t)
     return []
 
 

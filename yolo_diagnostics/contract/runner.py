@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from hypothesis import event, given, settings, target
+from hypothesis.statistics import collector, describe_statistics
 
 from ..assigners import Factory, load_factory
 from ..devices import resolve_devices
@@ -74,12 +75,14 @@ def run_property(
     profile: settings,
     *,
     raise_failure: bool,
+    statistics: Callable[[str], None] | None = None,
 ) -> Outcome:
     """Run one property with Hypothesis on ``device``.
 
     With ``raise_failure`` the shrunk failure propagates (pytest reports it, with
-    Hypothesis' falsifying example) and quirks are issued as `QuirkWarning`; otherwise it
-    is captured into the returned `Outcome`.
+    Hypothesis' falsifying example, its `ContractFailure` carrying the minimal case) and
+    quirks are issued as `QuirkWarning`; otherwise it is captured into the returned
+    `Outcome`. ``statistics`` receives Hypothesis' statistics of the run as text.
     """
     reason = prop.skip(options, device)
     if reason is not None:
@@ -105,15 +108,19 @@ def run_property(
             quirks.setdefault((v.check, v.level, v.message), v)
 
     if raise_failure:
-        run()
+        try:
+            _with_statistics(run, statistics)
+        except ContractFailure as error:
+            error.case = case_to_data(prop.id, device, last[0])
+            raise
         by_check: dict[str, list[Violation]] = {}
         for v in quirks.values():
             by_check.setdefault(v.check, []).append(v)
         for check_id, found in by_check.items():
             warnings.warn(
                 QuirkWarning(
-                    f"{prop.id}: {len(found)} distinct '{check_id}' quirk finding(s), which fail "
-                    f"only under --strict; first: {found[0]}"
+                    f"{prop.id}: {len(found)} distinct '{check_id}' quirk finding(s), which "
+                    f"fail only under --strict; first: {found[0]}"
                 ),
                 stacklevel=2,
             )
@@ -133,6 +140,14 @@ def run_property(
         )
         return Outcome(prop.id, device, "failed", calls[0], failure=failure)
     return Outcome(prop.id, device, "passed", calls[0], quirks=tuple(quirks.values()))
+
+
+def _with_statistics(run: Callable[[], None], note: Callable[[str], None] | None) -> None:
+    if note is None:
+        run()
+        return
+    with collector.with_value(lambda stats: note(describe_statistics(stats))):
+        run()
 
 
 def check_assigner(

@@ -14,47 +14,54 @@ from yolo_diagnostics.contract.properties import PROPERTIES, ContractOptions
 from yolo_diagnostics.contract.runner import run_property
 
 
-def _run(name: str, options: ContractOptions, device: str, profile: settings) -> None:
-    outcome = run_property(PROPERTIES[name], options, device, profile, raise_failure=True)
+def _run(
+    name: str, options: ContractOptions, device: str, profile: settings, node: pytest.Item
+) -> None:
+    def note(statistics: str) -> None:
+        node.hypothesis_statistics = statistics  # type: ignore[attr-defined]  # Hypothesis' key
+
+    outcome = run_property(
+        PROPERTIES[name], options, device, profile, raise_failure=True, statistics=note
+    )
     if outcome.status == "skipped":
         pytest.skip(f"{name}: {outcome.reason}")
 
 
-def test_invariants(contract_options, contract_profile, device) -> None:
+def test_invariants(contract_options, contract_profile, device, request) -> None:
     """Every single-call invariant (shapes ... coverage) holds on edge-biased box sets."""
-    _run("invariants", contract_options, device, contract_profile)
+    _run("invariants", contract_options, device, contract_profile, request.node)
 
 
-def test_reference(contract_options, contract_profile, device) -> None:
+def test_reference(contract_options, contract_profile, device, request) -> None:
     """The output equals the reference's (--reference-semantics) as a multiset."""
-    _run("reference", contract_options, device, contract_profile)
+    _run("reference", contract_options, device, contract_profile, request.node)
 
 
-def test_permutation(contract_options, contract_profile, device) -> None:
+def test_permutation(contract_options, contract_profile, device, request) -> None:
     """Permuting the target rows leaves the assignment's multiset unchanged."""
-    _run("permutation", contract_options, device, contract_profile)
+    _run("permutation", contract_options, device, contract_profile, request.node)
 
 
-def test_batch_independence(contract_options, contract_profile, device) -> None:
+def test_batch_independence(contract_options, contract_profile, device, request) -> None:
     """Other images' targets do not change an image's rows."""
-    _run("batch", contract_options, device, contract_profile)
+    _run("batch", contract_options, device, contract_profile, request.node)
 
 
-def test_translation(contract_options, contract_profile, device) -> None:
+def test_translation(contract_options, contract_profile, device, request) -> None:
     """A shift by one coarsest-stride cell shifts every assigned cell."""
-    _run("translation", contract_options, device, contract_profile)
+    _run("translation", contract_options, device, contract_profile, request.node)
 
 
-def test_flip(contract_options, contract_profile, device) -> None:
+def test_flip(contract_options, contract_profile, device, request) -> None:
     """Mirrored input, mirrored assignment (ties at integer grid coordinates aside)."""
-    _run("flip", contract_options, device, contract_profile)
+    _run("flip", contract_options, device, contract_profile, request.node)
 
 
-def test_float64_inputs(contract_options, contract_profile, device) -> None:
+def test_float64_inputs(contract_options, contract_profile, device, request) -> None:
     """float64 copies of float32 targets give the same assignment."""
-    _run("dtype", contract_options, device, contract_profile)
+    _run("dtype", contract_options, device, contract_profile, request.node)
 
 
-def test_devices_agree(contract_options, contract_profile, device) -> None:
+def test_devices_agree(contract_options, contract_profile, device, request) -> None:
     """Each requested non-CPU device agrees with the CPU."""
-    _run("device", contract_options, device, contract_profile)
+    _run("device", contract_options, device, contract_profile, request.node)
