@@ -22,7 +22,6 @@ from .contract.runner import case_from_data
 from .invariants import Violation, check, shape_violations
 from .problem import Problem
 from .reference import assign
-from .render import render_assignment, render_targets
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("yolo_diagnostics", "templates"),
@@ -46,6 +45,8 @@ def overlay(
     """Re-run the assigner on the case (the targets of the failing comparison, if any) and
     draw its assignment with the violations and the diff (the failure's, or against the
     reference)."""
+    from .render import render_assignment, render_targets  # only when a report asks for it
+
     problem: Problem = case["problem"]
     targets: Tensor = case["targets"]
     if failure is not None and failure.targets is not None:

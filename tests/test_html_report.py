@@ -1,0 +1,203 @@
+"""Failing contract cases in pytest-html reports: overlay, diff table, case JSON, columns,
+metadata, Hypothesis statistics; with xdist; nothing rendered without --html; and the page
+checked in a real headless Chromium."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from yolo_diagnostics.render import VIOLATION
+
+pytest_plugins = ["pytester"]
+
+BUGGY = ("--assigner", "buggy_assigners:anchors_in_pixels")
+RUN = (
+    "--pyargs",
+    "yolo_diagnostics.contract",
+    "-p",
+    "no:cacheprovider",
+    "--hypothesis-profile",
+    "dev",
+    "--hypothesis-seed",
+    "0",
+)
+
+
+@pytest.fixture(autouse=True)
+def assigners_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+
+
+def report_data(path: Path) -> dict:
+    """The test data pytest-html 4 embeds in its page as a JSON blob."""
+    blob = re.search(r'data-jsonblob="([^"]*)"', path.read_text())
+    assert blob is not None, "no data blob in the report"
+    return json.loads(html.unescape(blob.group(1)))
+
+
+def extras_of(data: dict, test: str) -> dict[str, dict]:
+    (entry,) = data["tests"][f"test_contract.py::{test}"]
+    return {e["name"] or e["format_type"]: e for e in entry["extras"]}
+
+
+def decoded(extra: dict) -> bytes:
+    """The bytes of an extra that a self-contained report holds as a base64 data URI."""
+    head, _, body = extra["content"].partition("base64,")
+    assert head.startswith("data:"), head[:40]
+    return base64.b64decode(body)
+
+
+@pytest.fixture(scope="module")
+def failing_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One self-contained report of the contract failing on anchors left in pixels."""
+    folder = tmp_path_factory.mktemp("report")
+    env = {"PYTHONPATH": str(Path(__file__).parent)}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *RUN,
+            *BUGGY,
+            "-k",
+            "invariants or permutation",
+            "--html",
+            "report.html",
+            "--self-contained-html",
+        ],
+        cwd=folder,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1, done.stdout[-2000:]
+    return folder
+
+
+def test_failing_row_carries_overlay_table_case_and_reproduce(failing_report: Path) -> None:
+    data = report_data(failing_report / "report.html")
+    extras = extras_of(data, "test_invariants[cpu]")
+    png = cv2.imdecode(np.frombuffer(decoded(extras["overlay"]), np.uint8), cv2.IMREAD_COLOR)
+    assert png.shape[0] >= 480 and png.shape[1] >= 480
+    assert (png == np.array(VIOLATION, np.uint8)).all(2).sum() > 100  # offending cells in red
+    table = extras["html"]["content"]
+    assert "[geometry]" in table or "[ratio]" in table
+    assert "expected, missing from the output" in table and "<td>" in table
+    assert b"@reproduce_failure(" in decoded(extras["reproduce"])
+    case = json.loads(decoded(extras["case JSON"]))
+    assert case["assigner"] == "buggy_assigners:anchors_in_pixels"
+    assert case["case"]["property"] == "invariants" and len(case["case"]["targets"]["data"]) == 1
+
+
+def test_saved_case_replays_to_the_same_failure(failing_report: Path) -> None:
+    (saved,) = (failing_report / "reports" / "cases").glob("*test_invariants*.json")
+    content = json.loads(saved.read_text())
+    script = Path(sys.executable).with_name("yolo-diagnostics")
+    done = subprocess.run(
+        [str(script), "show", str(saved), "--out", str(failing_report / "shown.png")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
+    )
+    assert done.returncode == 1
+    assert f"fails: [{content['check']}]" in done.stdout
+    assert cv2.imread(str(failing_report / "shown.png")).shape[0] >= 480
+
+
+def test_columns_metadata_and_statistics(failing_report: Path) -> None:
+    data = report_data(failing_report / "report.html")
+    (failed,) = data["tests"]["test_contract.py::test_invariants[cpu]"]
+    row = failed["resultsTableRow"]
+    assert row[2:4] == ["<td>cpu</td>", "<td>buggy_assigners:anchors_in_pixels</td>"]
+    assert row[4] in ("<td>geometry</td>", "<td>ratio</td>")
+    (passed,) = data["tests"]["test_contract.py::test_permutation[cpu]"]
+    assert passed["resultsTableRow"][4] == "<td></td>"
+    assert "Hypothesis stats" in extras_of(data, "test_permutation[cpu]")
+    env = data["environment"]
+    assert env["assigner"] == "buggy_assigners:anchors_in_pixels"
+    assert env["Hypothesis profile"] == "dev" and env["Hypothesis seed"] == "0"
+    assert env["torch"].startswith("2.")
+
+
+def test_xdist_workers_attach_their_overlays(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(
+        *RUN, *BUGGY, "-n", "2", "-k", "invariants or permutation", "--html", "r.html"
+    )
+    result.assert_outcomes(failed=1, passed=1)
+    extras = extras_of(report_data(pytester.path / "r.html"), "test_invariants[cpu]")
+    assert {"overlay", "case JSON", "reproduce"} <= set(extras)
+
+
+def test_nothing_is_rendered_without_html(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import sys
+
+        def pytest_sessionfinish(session):
+            print("RENDER-LOADED", "yolo_diagnostics.render" in sys.modules)
+        """
+    )
+    result = pytester.runpytest_subprocess(*RUN, *BUGGY, "-s", "-k", "invariants")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*RENDER-LOADED False*"])
+    assert list((pytester.path / "reports" / "cases").glob("*.json"))  # the case is saved
+
+
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+def test_overlay_loads_in_a_real_browser(failing_report: Path, tmp_path: Path) -> None:
+    """Debian's chromium, headless: the overlay image loads and the console is clean."""
+    if CHROMIUM is None or CHROMEDRIVER is None:
+        missing = "needs Debian's chromium and chromium-driver (the README's test command "
+        "installs them)"
+        if os.environ.get("CI"):
+            pytest.fail(missing)  # under CI a browser test that did not run is a failure
+        pytest.skip(missing)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-sync",
+        "--disable-component-update",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver.get((failing_report / "report.html").as_uri())
+        overlay = WebDriverWait(driver, 20).until(
+            lambda d: d.execute_script(
+                "const img = [...document.querySelectorAll('.extraHTML img, .media img, img')]"
+                "  .find(i => i.complete && i.naturalWidth > 0);"
+                "return img ? [img.naturalWidth, img.naturalHeight] : null;"
+            )
+        )
+        assert overlay[0] >= 480 and overlay[1] >= 480
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []
+    finally:
+        driver.quit()
