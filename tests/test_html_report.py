@@ -162,8 +162,9 @@ CHROMEDRIVER = shutil.which("chromedriver")
 def test_overlay_loads_in_a_real_browser(failing_report: Path, tmp_path: Path) -> None:
     """Debian's chromium, headless: the overlay image loads and the console is clean."""
     if CHROMIUM is None or CHROMEDRIVER is None:
-        missing = "needs Debian's chromium and chromium-driver (the README's test command "
-        "installs them)"
+        missing = (
+            "needs Debian's chromium and chromium-driver (the README's test command installs them)"
+        )
         if os.environ.get("CI"):
             pytest.fail(missing)  # under CI a browser test that did not run is a failure
         pytest.skip(missing)
