@@ -191,7 +191,11 @@ def test_diff_removed_row_is_missing(device: str) -> None:
     d = diff(a, a.select(torch.tensor([0, 2], device=device)))
     assert len(d.extra) == 0
     assert d.missing.records() == [a.records()[1]]
-    assert d.summary() == "1 missing, 0 extra rows"
+    r = a.records()[1]
+    assert d.summary() == (
+        f"1 missing, 0 extra rows; first missing: level={r['level']}, image={r['image']}, "
+        f"anchor={r['anchor']}, gj={r['gj']}, gi={r['gi']}"
+    )
 
 
 def test_diff_added_row_is_extra(device: str) -> None:
@@ -350,7 +354,11 @@ def test_diff_yolov5_against_strict_is_exactly_the_duplicates(device: str) -> No
     # (centre, right, down) counts as extra is not specified; they are interchangeable.
     offsets = [row["offset"] for row in extra]
     assert len(set(offsets)) == 2 and set(offsets) <= {"centre", "right", "down"}
-    assert d.summary() == "0 missing, 2 extra rows"
+    c = CENTRE_ROW
+    assert d.summary() == (
+        f"0 missing, 2 extra rows; first extra: level={c['level']}, image={c['image']}, "
+        f"anchor={c['anchor']}, gj={c['gj']}, gi={c['gi']}"
+    )
 
 
 def test_diff_strict_against_yolov5_reports_them_missing(device: str) -> None:

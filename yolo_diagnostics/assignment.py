@@ -151,7 +151,15 @@ class Diff:
         return len(self.missing) == 0 and len(self.extra) == 0
 
     def summary(self) -> str:
-        return f"{len(self.missing)} missing, {len(self.extra)} extra rows"
+        """Counts, and where the first differing row is: "2 missing, 0 extra rows; first
+        missing: level=0, image=1, anchor=2, gj=3, gi=4"."""
+        counts = f"{len(self.missing)} missing, {len(self.extra)} extra rows"
+        side, table = ("missing", self.missing) if len(self.missing) else ("extra", self.extra)
+        if not len(table):
+            return counts
+        first = table.select(slice(0, 1)).records()[0]
+        where = ", ".join(f"{k}={first[k]}" for k in ("level", "image", "anchor", "gj", "gi"))
+        return f"{counts}; first {side}: {where}"
 
 
 def diff(expected: Assignment, actual: Assignment, *, atol: float = 0.0) -> Diff:
