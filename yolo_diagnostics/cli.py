@@ -36,13 +36,7 @@ def _parser() -> argparse.ArgumentParser:
         "boxes, empty batches on P5, P6, YOLOv7 and a tiny grid), check every single-call "
         "invariant and diff the output with the reference. Exit 1 on a failing finding.",
     )
-    run.add_argument(
-        "--assigner",
-        default=DEFAULT_ASSIGNER,
-        metavar="MODULE:FACTORY",
-        help=f"assigner factory (default: {DEFAULT_ASSIGNER})",
-    )
-    run.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    _assigner_and_device(run)
     run.add_argument(
         "--reference-semantics",
         choices=("yolov5", "strict", "none"),
@@ -66,13 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the contract's properties on an assigner (check_assigner) and print, "
         "per property, the examples run, the seconds taken and examples per second.",
     )
-    bench.add_argument(
-        "--assigner",
-        default=DEFAULT_ASSIGNER,
-        metavar="MODULE:FACTORY",
-        help=f"assigner factory (default: {DEFAULT_ASSIGNER})",
-    )
-    bench.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    _assigner_and_device(bench)
     bench.add_argument(
         "--profile",
         choices=("dev", "ci", "thorough"),
@@ -103,6 +91,16 @@ def _parser() -> argparse.ArgumentParser:
     table = sub.add_parser("invariants", help="list the invariants, their severity and meaning")
     table.set_defaults(run=_invariants)
     return parser
+
+
+def _assigner_and_device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--assigner",
+        default=DEFAULT_ASSIGNER,
+        metavar="MODULE:FACTORY",
+        help=f"assigner factory (default: {DEFAULT_ASSIGNER})",
+    )
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
 
 
 def _check(args: argparse.Namespace) -> int:

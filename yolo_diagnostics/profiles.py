@@ -10,35 +10,23 @@ from hypothesis import HealthCheck, Phase, settings
 # up to half of them climbing toward one case with many edge kinds, is for thorough runs.
 _NO_TARGET = tuple(p for p in Phase if p is not Phase.target)
 
+# every profile: no deadline (assigners vary in speed), no example database written into the
+# user's tree, and the @reproduce_failure blob printed with a failure
+_BASE = settings(
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
 PROFILES: dict[str, settings] = {
     # a quick look while editing loss code
-    "dev": settings(
-        max_examples=60,
-        phases=_NO_TARGET,
-        deadline=None,
-        database=None,
-        print_blob=True,
-        suppress_health_check=[HealthCheck.too_slow],
-    ),
+    "dev": settings(_BASE, max_examples=60, phases=_NO_TARGET),
     # replaces Hypothesis' own "ci" profile, which it loads whenever CI is set: the same
-    # examples every run, no database, no deadline, and the blob to reproduce a failure
-    "ci": settings(
-        max_examples=150,
-        phases=_NO_TARGET,
-        derandomize=True,
-        deadline=None,
-        database=None,
-        print_blob=True,
-        suppress_health_check=[HealthCheck.too_slow],
-    ),
-    # nightly: many examples
-    "thorough": settings(
-        max_examples=3000,
-        deadline=None,
-        database=None,
-        print_blob=True,
-        suppress_health_check=[HealthCheck.too_slow],
-    ),
+    # examples every run
+    "ci": settings(_BASE, max_examples=150, phases=_NO_TARGET, derandomize=True),
+    # nightly: many examples, with the target phase
+    "thorough": settings(_BASE, max_examples=3000),
 }
 
 
