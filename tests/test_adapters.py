@@ -1,0 +1,239 @@
+"""The adapters run the real yolov5 and yolort packages' build_targets.
+
+Each package's tests skip when it is not installed (this project does not depend on them):
+``tox -e adapters`` installs both. The missing-package tests run everywhere.
+
+Findings pinned here:
+- yolov5 7.0.14 equals the reference bit for bit on the corpus and passes the contract (its
+  duplicates and missed-neighbour quirks are reported, as for YOLOv5 itself).
+- yolort 0.6.3 crashes on every call, empty batches included, on torch >= 1.12:
+  ``idx_gij[1].clamp_(0, gain[3] - 1)`` clamps an int64 tensor in place with a float32 tensor
+  bound, which type promotion refuses (the same bug as ultralytics/yolov5 #8405, fixed there by
+  PR #8067 with ``shape[2] - 1``, a Python int). Past that line its loop is
+  ``for i in range(num_anchors)``, over anchors instead of levels: a 4-level P6 head loses its
+  last level, one anchor per level more than levels reads ``head_outputs`` out of range (the
+  bug of yolort PR #513). ``SetCriterion.forward`` makes the same confusion converting anchors.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+from yolo_diagnostics import Assignment, Problem, check_assigner, diff
+from yolo_diagnostics.adapters._support import INSTALL
+from yolo_diagnostics.corpus import PROBLEMS, edge_targets, random_targets
+from yolo_diagnostics.reference import make_assigner as reference_assigner
+
+ADAPTERS = ("yolov5", "yolort")
+
+# Every corpus problem the packages implement (g = 0.5), and a non-square one with another
+# anchor_t: 3 levels, 4-level P6 at 384x640, and one level with two anchors.
+CASE_PROBLEMS = {
+    **{name: p for name, p in PROBLEMS.items() if p.g == 0.5},
+    "yolov5-p5-256x416-t2.91": Problem.preset(
+        "yolov5-p5", img_size=(256, 416), anchor_t=2.91, batch_size=3
+    ),
+}
+CASES = [
+    pytest.param(name, kind, id=f"{name}/{kind}")
+    for name in CASE_PROBLEMS
+    for kind in ("edges", "random", "empty")
+]
+
+# What torch answers to yolort's in-place clamp of int64 indices with a float32 tensor bound.
+CLAMP_ERROR = "result type Float can't be cast to the desired output type long int"
+
+
+def _adapter(package: str) -> ModuleType:
+    """The adapter module; skips when its package is not installed."""
+    if importlib.util.find_spec(package) is None:
+        pytest.skip(f"{package} is not installed (tox -e adapters, or: {INSTALL[package]})")
+    return importlib.import_module(f"yolo_diagnostics.adapters.{package}")
+
+
+def _targets(problem: Problem, kind: str) -> torch.Tensor:
+    if kind == "edges":
+        return edge_targets(problem)
+    if kind == "random":
+        return random_targets(problem, 200, seed=0)
+    return torch.zeros((0, 6))
+
+
+def _run_isolated(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh ``python -I`` with its caches under ``tmp_path``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("YOLO", "XDG_"))}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    env["HOME"] = str(tmp_path / "home")  # ultralytics' default settings folder is under it
+    return subprocess.run(
+        [sys.executable, "-I", "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+
+
+# ------------------------------------------------------------------ missing packages
+@pytest.mark.parametrize(
+    ("package", "blocked"),
+    [("yolov5", "yolov5"), ("yolov5", "seaborn"), ("yolort", "yolort"), ("yolort", "pandas")],
+)
+def test_missing_package_names_the_install_command(
+    package: str, blocked: str, tmp_path: Path
+) -> None:
+    # None in sys.modules is Python's own "this module cannot be imported"
+    adapter = f"yolo_diagnostics.adapters.{package}"
+    code = f"import sys; sys.modules[{blocked!r}] = None; import {adapter}"
+    result = _run_isolated(code, tmp_path)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"ImportError: the {package} adapter needs the {package!r} package")
+    if importlib.util.find_spec(package) is not None:  # else another module may fail first
+        assert re.search(rf"imports \(.*\b{blocked}\b.*\); install them with", last), last
+    assert last.endswith(f"install them with: {INSTALL[package]}")
+    assert "pip install --no-deps" in INSTALL[package]
+
+
+@pytest.mark.parametrize("package", ADAPTERS)
+def test_missing_package_through_load_factory(package: str, tmp_path: Path) -> None:
+    """The command-line path (--assigner module:factory) shows the same message."""
+    code = (
+        f"import sys; sys.modules[{package!r}] = None\n"
+        "from yolo_diagnostics.assigners import load_factory\n"
+        f"load_factory('yolo_diagnostics.adapters.{package}:make_assigner')\n"
+    )
+    result = _run_isolated(code, tmp_path)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("ValueError: assigner 'yolo_diagnostics.adapters.")
+    assert last.endswith(f"install them with: {INSTALL[package]}")
+
+
+# ------------------------------------------------------------------ import hygiene
+@pytest.mark.parametrize("package", ADAPTERS)
+def test_import_is_offline_and_keeps_its_files_in_the_cache(package: str, tmp_path: Path) -> None:
+    """No name lookup, connection or download on import; fonts and settings in our cache.
+
+    (urllib3 binds a socket to ::1 on import to probe for IPv6: local, not counted.)
+    """
+    if importlib.util.find_spec(package) is None:
+        pytest.skip(f"{package} is not installed (tox -e adapters, or: {INSTALL[package]})")
+    code = (
+        "import sys\n"
+        "seen = []\n"
+        "net = ('socket.getaddrinfo', 'socket.gethostbyname', 'socket.connect', 'urllib.Request')\n"
+        "sys.addaudithook(lambda e, a: seen.append(e) if e in net else None)\n"
+        f"import yolo_diagnostics.adapters.{package}\n"
+        "print('network events:', sorted(set(seen)))\n"
+    )
+    result = _run_isolated(code, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "network events: []" in result.stdout
+    folder = tmp_path / "cache" / "yolo-diagnostics" / "ultralytics"
+    assert (folder / "Arial.ttf").stat().st_size > 100_000  # DejaVu Sans, not a stub
+    assert (folder / "Arial.Unicode.ttf").exists()
+    assert not (tmp_path / "home" / ".config" / "Ultralytics").exists()  # the packages' default
+    if package == "yolov5":  # it imports ultralytics, which writes its settings on import
+        assert (folder / "Ultralytics" / "settings.json").exists()
+
+
+# ------------------------------------------------------------------ yolov5
+@pytest.mark.parametrize(("name", "kind"), CASES)
+def test_yolov5_equals_the_reference(name: str, kind: str) -> None:
+    adapter = _adapter("yolov5")
+    problem = CASE_PROBLEMS[name]
+    p, t = problem.feature_maps(), _targets(problem, kind)
+    expected = Assignment.from_yolov5(reference_assigner(problem, "cpu")(p, t))
+    actual = Assignment.from_yolov5(adapter.make_assigner(problem, "cpu")(p, t))
+    d = diff(expected, actual)
+    assert d.equal, d.summary()
+    assert len(actual) > 0 or kind == "empty"
+
+
+def test_yolov5_builds_the_packages_own_loss() -> None:
+    adapter = _adapter("yolov5")
+    from yolov5.utils.loss import ComputeLoss
+
+    problem = CASE_PROBLEMS["yolov5-p6-384x640"]
+    build_targets = adapter.make_assigner(problem, "cpu")
+    loss = build_targets.loss
+    assert isinstance(loss, ComputeLoss)
+    assert (loss.nl, loss.na, loss.nc) == (4, 3, 80)
+    assert loss.hyp["anchor_t"] == problem.anchor_t
+    assert torch.equal(loss.anchors, problem.anchors_grid())
+
+
+def test_yolov5_refuses_another_g() -> None:
+    adapter = _adapter("yolov5")
+    with pytest.raises(ValueError, match="the yolov5 package only implements g = 0.5"):
+        adapter.make_assigner(PROBLEMS["yolov7-320x608-g1"], "cpu")
+
+
+def test_yolov5_passes_the_contract() -> None:
+    adapter = _adapter("yolov5")
+    result = check_assigner(adapter.make_assigner, max_examples=30, profile="ci")
+    assert result.passed, [(f.property, f.check, f.message) for f in result.failures]
+    status = {o.property: o.status for o in result.outcomes}
+    assert status.pop("device") == "skipped"  # CPU only here
+    assert set(status.values()) == {"passed"}
+    quirks = {q.check for o in result.outcomes for q in o.quirks}
+    assert quirks == {"duplicates", "missed-neighbour"}  # YOLOv5's own, reported not failed
+
+
+# ------------------------------------------------------------------ yolort
+@pytest.mark.parametrize(("name", "kind"), CASES)
+def test_yolort_crashes_on_its_index_clamp(name: str, kind: str) -> None:
+    """Every call, empty batch included: no output to compare with the reference."""
+    adapter = _adapter("yolort")
+    problem = CASE_PROBLEMS[name]
+    build_targets = adapter.make_assigner(problem, "cpu")
+    with pytest.raises(RuntimeError, match=CLAMP_ERROR) as raised:
+        build_targets(problem.feature_maps(), _targets(problem, kind))
+    assert raised.traceback[-1].path.name == "box_head.py"  # in the package, not the adapter
+
+
+def test_yolort_forward_confuses_anchors_and_levels_on_p6() -> None:
+    """``SetCriterion.forward`` views the anchors as (num_anchors, -1, 2): wrong for P6."""
+    _adapter("yolort")
+    from yolort.models.box_head import SetCriterion
+
+    problem = CASE_PROBLEMS["yolov5-p6-384x640"]
+    criterion = SetCriterion(
+        list(problem.strides),
+        [[c for wh in level for c in wh] for level in problem.anchors],
+        problem.num_classes,
+    )
+    head_outputs = [torch.zeros(1, 3, ny, nx, 85) for ny, nx in problem.feature_shapes]
+    with pytest.raises(RuntimeError, match=r"size of tensor a \(3\) must match .* tensor b \(4\)"):
+        criterion(edge_targets(problem), head_outputs)
+
+
+def test_yolort_refuses_another_g() -> None:
+    adapter = _adapter("yolort")
+    with pytest.raises(ValueError, match="the yolort package only implements g = 0.5"):
+        adapter.make_assigner(PROBLEMS["yolov7-320x608-g1"], "cpu")
+
+
+def test_yolort_fails_the_contract_by_crashing() -> None:
+    adapter = _adapter("yolort")
+    result = check_assigner(adapter.make_assigner, max_examples=30, profile="ci")
+    assert not result.passed
+    status = {o.property: o.status for o in result.outcomes}
+    assert status.pop("device") == "skipped"
+    assert set(status.values()) == {"failed"}
+    for failure in result.failures:
+        assert failure.check == "crash"
+        assert failure.message == f"the assigner raised RuntimeError: {CLAMP_ERROR}"
+        assert failure.examples_to_fail == 1  # the first example already crashes
+        assert failure.example["targets"]["data"] == []  # shrunk to an empty batch
