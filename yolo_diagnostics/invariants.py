@@ -13,7 +13,7 @@ registered here for the table and run by the contract.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -664,11 +664,3 @@ def _coverage(ctx: _Context) -> list[Violation]:
             f"(realized recall {1 - len(targets) / nt:.3f}); first: target {targets[0]}",
         )
     ]
-
-
-def summarize(violations: Sequence[Violation]) -> dict[str, int]:
-    """Number of violations per check id."""
-    out: dict[str, int] = {}
-    for v in violations:
-        out[v.check] = out.get(v.check, 0) + 1
-    return out
