@@ -33,7 +33,7 @@ def contract(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 def test_reference_passes_by_default_with_quirk_warnings(pytester: pytest.Pytester) -> None:
     result = contract(pytester, "-rs")
-    result.assert_outcomes(passed=7, skipped=1, warnings=2)
+    result.assert_outcomes(passed=7, skipped=2, warnings=2)
     result.stdout.fnmatch_lines(
         [
             "*QuirkWarning: invariants: * 'duplicates' quirk finding(s), which fail only under "
@@ -48,7 +48,7 @@ def test_reference_passes_by_default_with_quirk_warnings(pytester: pytest.Pytest
 
 def test_strict_fails_yolov5_on_duplicates(pytester: pytest.Pytester) -> None:
     result = contract(pytester, "--strict")
-    result.assert_outcomes(passed=6, failed=1, skipped=1)
+    result.assert_outcomes(passed=6, failed=1, skipped=2)
     failed = [line for line in result.stdout.lines if line.startswith("FAILED")]
     assert len(failed) == 1 and "test_invariants[cpu]" in failed[0]
     assert re.search(
@@ -66,7 +66,7 @@ def test_strict_reference_passes_strict(pytester: pytest.Pytester) -> None:
         "--assigner",
         "yolo_diagnostics.reference:make_strict_assigner",
     )
-    result.assert_outcomes(passed=7, skipped=1)
+    result.assert_outcomes(passed=7, skipped=2)
 
 
 def test_independent_yolov5_passes_and_fails_strict(pytester: pytest.Pytester) -> None:

@@ -69,6 +69,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.set_defaults(run=_bench)
 
+    snap = sub.add_parser(
+        "snapshot",
+        help="record an assigner's assignment of the fixed corpus as a golden snapshot",
+        description="Record the assignment of a fixed, seeded corpus (the edge-case corpus and "
+        "the fixture photo's boxes) in a diffable text file; the contract's --golden FILE "
+        "then fails on any changed row.",
+    )
+    _assigner_and_device(snap)
+    snap.add_argument("--out", type=Path, required=True, help="the snapshot file to write")
+    snap.set_defaults(run=_snapshot)
+
     show = sub.add_parser(
         "show",
         help="replay a saved failing case: run its check again and render the overlay",
@@ -195,6 +206,17 @@ def _bench(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _snapshot(args: argparse.Namespace) -> int:
+    from .snapshot import record, write
+
+    (device,) = resolve_devices([args.device])
+    cases = record(load_factory(args.assigner), device)
+    write(args.out, args.assigner, cases)
+    rows = sum(len(c.rows) for c in cases)
+    print(f"snapshot of {args.assigner} on {device}: {len(cases)} cases, {rows} rows -> {args.out}")
+    return 0
+
+
 def _show(args: argparse.Namespace) -> int:
     from .contract.properties import PROPERTIES, ContractFailure, ContractOptions
     from .contract.runner import case_from_data
@@ -203,6 +225,8 @@ def _show(args: argparse.Namespace) -> int:
     content = load_case(args.case)
     spec = args.assigner or content["assigner"]
     prop, device, case = case_from_data(content["case"])
+    if prop not in PROPERTIES:
+        raise ValueError(f"{args.case}: a {prop!r} case replays only in the contract (--golden)")
     options = ContractOptions(
         factory=load_factory(spec),
         assigner=spec,

@@ -22,6 +22,7 @@ import pytest
 _DEFAULT_DEVICES = ("cpu",)
 
 _devices_key = pytest.StashKey[tuple[str, ...]]()
+_golden_key = pytest.StashKey[list]()
 
 
 def devices(config: pytest.Config) -> tuple[str, ...]:
@@ -41,6 +42,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="MODULE:FACTORY",
         help="assigner factory the contract checks (default: the yolov5 reference, "
         "yolo_diagnostics.reference:make_assigner)",
+    )
+    group.addoption(
+        "--golden",
+        default=None,
+        metavar="FILE",
+        help="a snapshot (yolo-diagnostics snapshot): the contract fails on any changed row",
     )
     group.addoption(
         "--reference-semantics",
@@ -74,6 +81,16 @@ def pytest_configure(config: pytest.Config) -> None:
             load_factory(spec)
         except ValueError as error:
             raise pytest.UsageError(f"--assigner: {error}") from None
+    golden = config.getoption("golden")
+    if golden is not None:
+        from pathlib import Path
+
+        from .snapshot import read
+
+        try:
+            config.stash[_golden_key] = read(Path(golden))
+        except ValueError as error:
+            raise pytest.UsageError(f"--golden: {error}") from None
     from .profiles import register_profiles
 
     register_profiles()
@@ -175,6 +192,12 @@ def contract_options(pytestconfig: pytest.Config):
 
 
 @pytest.fixture(scope="session")
+def contract_golden(pytestconfig: pytest.Config):
+    """The ``--golden`` snapshot's cases, or None."""
+    return pytestconfig.stash.get(_golden_key, None)
+
+
+@pytest.fixture(scope="session")
 def contract_profile(pytestconfig: pytest.Config):
     """The Hypothesis settings the contract's properties run with."""
     return _profile(pytestconfig)[1]
@@ -214,7 +237,9 @@ def _keep_failure(item, report, options, device: str, failure) -> None:
     notes = getattr(failure, "__notes__", [])
     reproduce = next((n.strip() for n in notes if "@reproduce_failure" in n), None)
     content = case_file(options, failure, reproduce)
-    path = save_case(item.config.rootpath / "reports" / "cases", item.nodeid, content)
+    # the invocation folder: with --pyargs the rootdir may be site-packages
+    folder = item.config.invocation_params.dir / "reports" / "cases"
+    path = save_case(folder, item.nodeid, content)
     report.sections.append(
         ("yolo-diagnostics", f"minimal case saved to {path}\nreplay: yolo-diagnostics show {path}")
     )

@@ -350,3 +350,28 @@ PROPERTIES: dict[str, Property] = {
         ),
     )
 }
+
+
+def check_golden(options: ContractOptions, device: str, cases: list) -> None:
+    """Fail on the first snapshot case whose rows differ from what the assigner gives now."""
+    from ..snapshot import rows_of, table_of
+
+    for case in cases:
+        now = build(options, device, case.problem, case.targets)
+        if rows_of(now) == case.rows:
+            continue
+        try:
+            _same(
+                "golden",
+                f"case {case.name!r} changed since the snapshot",
+                table_of(case.rows, case.problem.nl),
+                now,
+                case.targets,
+            )
+        except ContractFailure as failure:
+            from .runner import case_to_data
+
+            failure.case = case_to_data(
+                "golden", device, {"problem": case.problem, "targets": case.targets}
+            )
+            raise

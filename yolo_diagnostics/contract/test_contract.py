@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import settings
 
-from yolo_diagnostics.contract.properties import PROPERTIES, ContractOptions
+from yolo_diagnostics.contract.properties import PROPERTIES, ContractOptions, check_golden
 from yolo_diagnostics.contract.runner import run_property
 
 
@@ -65,3 +65,10 @@ def test_float64_inputs(contract_options, contract_profile, device, request) -> 
 def test_devices_agree(contract_options, contract_profile, device, request) -> None:
     """Each requested non-CPU device agrees with the CPU."""
     _run("device", contract_options, device, contract_profile, request.node)
+
+
+def test_golden(contract_options, contract_golden, device) -> None:
+    """The assignment of every case of the --golden snapshot is unchanged."""
+    if contract_golden is None:
+        pytest.skip("golden: no snapshot given; record one with yolo-diagnostics snapshot")
+    check_golden(contract_options, device, contract_golden)
