@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 import torch
 
@@ -217,6 +218,50 @@ def test_yolort_forward_confuses_anchors_and_levels_on_p6() -> None:
     head_outputs = [torch.zeros(1, 3, ny, nx, 85) for ny, nx in problem.feature_shapes]
     with pytest.raises(RuntimeError, match=r"size of tensor a \(3\) must match .* tensor b \(4\)"):
         criterion(edge_targets(problem), head_outputs)
+
+
+def test_yolort_transform_pads_centred_but_leaves_targets_unshifted(tmp_path: Path) -> None:
+    """``YOLOTransform`` pads a smaller image centred in the batch canvas and normalizes its
+    targets to the resized image only: the box is drawn 160 px left of the object.
+
+    Batch of a 100 x 200 and a 100 x 100 image at min_size 320 / max_size 640: the second is
+    resized to 319 x 319 and padded by (640 - 319) / 2 -> 160 px on the left of a 320 x 640
+    canvas. Its box (x 15..35 px of 100) has centre 0.25 of its own image, which is
+    (0.25 * 319 + 160) / 640 of the canvas.
+    """
+    _adapter("yolort")
+    from yolort.models.transform import YOLOTransform
+
+    from yolo_diagnostics.data import Letterbox
+    from yolo_diagnostics.render import render_targets
+
+    images = [torch.rand(3, 100, 200), torch.rand(3, 100, 100)]
+    boxes = [torch.tensor([[80.0, 40.0, 120.0, 60.0]]), torch.tensor([[15.0, 40.0, 35.0, 60.0]])]
+    targets = [{"boxes": b, "labels": torch.tensor([1])} for b in boxes]
+    batch, theirs = YOLOTransform(320, 640)(images, targets)
+    assert batch.tensors.shape == (2, 3, 320, 640) and batch.image_sizes[1] == (319, 319)
+    assert (batch.tensors[1, :, :, :160] == 114 / 255).all()  # padded on the left: centred
+    canvas = Letterbox(np.zeros((320, 640, 3), np.uint8), resized=(319, 319), pad=(160, 0))
+    right = canvas.targets(torch.tensor([[1, 1, 0.25, 0.5, 0.2, 0.2]]))
+    assert theirs[1].tolist() == pytest.approx([1, 1, 0.25, 0.5, 0.2, 0.2])  # not shifted
+    assert right[0, 2:].tolist() == pytest.approx(
+        [(0.25 * 319 + 160) / 640, 0.5 * 319 / 320, 0.2 * 319 / 640, 0.2 * 319 / 320]
+    )
+    # the overlay: yolort's box (red class 0) lands left of where the object is (class 1)
+    problem = Problem(img_size=(320, 640), strides=(32,), anchors=(((32, 32),),), batch_size=2)
+    both = torch.cat((theirs[1:].clone(), right))
+    both[0, 1], both[1, 1] = 0, 1
+    image = (batch.tensors[1].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    png = render_targets(
+        problem,
+        both,
+        image=np.ascontiguousarray(image[..., ::-1]),
+        image_index=1,
+        class_names=["yolort's target", "letterboxed target"],
+    )
+    (tmp_path / "yolort-transform.png").write_bytes(png)
+    shift_px = (right[0, 2] - theirs[1, 2]) * 640
+    assert float(shift_px) == pytest.approx(0.25 * 319 + 160 - 0.25 * 640, abs=1e-3)
 
 
 def test_yolort_refuses_another_g() -> None:
