@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..problem import Problem
+
 # How to install each adapter's package: the package itself without its training and export
 # stacks, then exactly the libraries its imports need (found by importing it in a bare venv).
 INSTALL: dict[str, str] = {
@@ -35,6 +37,14 @@ def missing(package: str, error: ImportError) -> ImportError:
         f"the {package} adapter needs the {package!r} package and the libraries it imports "
         f"({error}); install them with: {INSTALL[package]}"
     )
+
+
+def require_g_half(problem: Problem, package: str, where: str) -> None:
+    """Both packages implement only YOLOv5's 3-positive rule."""
+    if problem.g != 0.5:
+        raise ValueError(
+            f"Problem.g = {problem.g}: the {package} package only implements g = 0.5 ({where})"
+        )
 
 
 def config_dir() -> Path:

@@ -32,7 +32,7 @@ from torch import Tensor
 
 from ..assignment import YoloV5Output
 from ..problem import Problem
-from ._support import missing, offline_import
+from ._support import missing, offline_import, require_g_half
 
 with offline_import():
     try:
@@ -48,11 +48,7 @@ def make_assigner(
 
     Raises ``ValueError`` when ``problem.g`` is not 0.5, the only bias the package implements.
     """
-    if problem.g != 0.5:
-        raise ValueError(
-            f"Problem.g = {problem.g}: the yolort package only implements g = 0.5 "
-            "(SetCriterion.build_targets hard-codes g_bias)"
-        )
+    require_g_half(problem, "yolort", "SetCriterion.build_targets hard-codes g_bias")
     device = torch.device(device)
     criterion = SetCriterion(
         strides=list(problem.strides),

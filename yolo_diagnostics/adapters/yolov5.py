@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from ..assignment import YoloV5Output
 from ..problem import Problem
-from ._support import missing, offline_import
+from ._support import missing, offline_import, require_g_half
 
 with offline_import():
     try:
@@ -52,11 +52,7 @@ def make_assigner(
 
     Raises ``ValueError`` when ``problem.g`` is not 0.5, the only bias the package implements.
     """
-    if problem.g != 0.5:
-        raise ValueError(
-            f"Problem.g = {problem.g}: the yolov5 package only implements g = 0.5 "
-            "(ComputeLoss.build_targets hard-codes it)"
-        )
+    require_g_half(problem, "yolov5", "ComputeLoss.build_targets hard-codes it")
     device = torch.device(device)
     loss = ComputeLoss(_model(problem).to(device))
 
