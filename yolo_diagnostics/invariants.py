@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor
@@ -166,6 +166,17 @@ INVARIANTS["shapes"] = Invariant(
 
 
 # --------------------------------------------------------------------------- context
+class _Pairs(NamedTuple):
+    """A level's kept (anchor ``a``, group ``u``) pairs, their five candidate ``cells``
+    ``Tensor[5, n, 2]`` (gi, gj) and which of them YOLOv5's rule and the strict rule take."""
+
+    a: Tensor
+    u: Tensor
+    cells: Tensor
+    y5: Tensor
+    strict: Tensor
+
+
 class _Context:
     """What every check needs, computed once: the table, target groups and row attribution.
 
@@ -197,6 +208,18 @@ class _Context:
             & (table.gi < self.row_nx)
         )
         self.row_group = self._attribute()
+        # attributed rows and their (level, group, anchor, gj, gi) slot keys
+        self.attributed = (self.row_group >= 0).nonzero().flatten()
+        rows = self.attributed
+        self.slot_keys = _slot_key(
+            table.level[rows],
+            self.row_group[rows],
+            table.anchor[rows],
+            table.gj[rows],
+            table.gi[rows],
+            self,
+        )
+        self._pairs: dict[int, _Pairs] = {}
 
     def gain(self, level: int) -> Tensor:
         ny, nx = self.shapes[level]
@@ -280,15 +303,18 @@ class _Context:
         hit = torch.isin(self.group, groups)
         return tuple(hit.nonzero().flatten().tolist())
 
-    def kept(self, level: int) -> tuple[Tensor, Tensor]:
-        """(anchor, group) pairs under the ratio rule at a level, YOLOv5's float expression."""
-        twh = self.txywh(level)[:, 2:4]
-        r = twh[None] / self.anchors[level][:, None]
-        keep = torch.max(r, 1 / r).max(2)[0] < self.problem.anchor_t
-        a, u = keep.nonzero(as_tuple=True)
-        return a, u
+    def pairs(self, level: int) -> _Pairs:
+        """The level's (anchor, group) pairs under the ratio rule (YOLOv5's float expression)
+        with their candidate cells; computed once per level."""
+        if level not in self._pairs:
+            twh = self.txywh(level)[:, 2:4]
+            r = twh[None] / self.anchors[level][:, None]
+            keep = torch.max(r, 1 / r).max(2)[0] < self.problem.anchor_t
+            a, u = keep.nonzero(as_tuple=True)
+            self._pairs[level] = _Pairs(a, u, *self._candidate_cells(level, u))
+        return self._pairs[level]
 
-    def candidate_cells(self, level: int, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _candidate_cells(self, level: int, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Per group in ``u``, the five cells and whether each rule takes them.
 
         Returns ``cells Tensor[5, n, 2]`` (gi, gj) and ``Tensor[5, n]`` masks for YOLOv5's
@@ -333,14 +359,6 @@ def _count(keys: Tensor, queries: Tensor) -> Tensor:
     values, counts = torch.unique(keys, return_counts=True)
     pos = torch.searchsorted(values, queries).clamp(max=len(values) - 1)
     return torch.where(values[pos] == queries, counts[pos], 0)
-
-
-def _row_keys(ctx: _Context) -> tuple[Tensor, Tensor]:
-    """Attributed rows and their slot keys."""
-    t = ctx.table
-    rows = (ctx.row_group >= 0).nonzero().flatten()
-    key = _slot_key(t.level[rows], ctx.row_group[rows], t.anchor[rows], t.gj[rows], t.gi[rows], ctx)
-    return rows, key
 
 
 def _per_level(
@@ -388,15 +406,13 @@ def _missing_cells(
 ) -> list[Violation]:
     """One violation if a cell a rule takes has fewer rows than its group has targets.
 
-    ``take`` is ``Tensor[5, n]`` over the kinds of `_Context.candidate_cells` for the
-    level's kept (anchor, group) pairs.
+    ``take`` is ``Tensor[5, n]`` over the candidate cells of `_Context.pairs`.
     """
-    a, u = ctx.kept(level)
-    cells, _, _ = ctx.candidate_cells(level, u)
+    a, u, cells = ctx.pairs(level)[:3]
     kind, p = take.nonzero(as_tuple=True)
     c = cells[kind, p]
     want = _slot_key(torch.full_like(p, level), u[p], a[p], c[:, 1], c[:, 0], ctx)
-    short = _count(_row_keys(ctx)[1], want) < ctx.mult[u[p]]
+    short = _count(ctx.slot_keys, want) < ctx.mult[u[p]]
     if not short.any():
         return []
     p, c = p[short], c[short]
@@ -504,8 +520,7 @@ def _ratio(ctx: _Context) -> list[Violation]:
         ),
     )
     for level in range(p.nl):
-        _, u = ctx.kept(level)
-        centre = torch.zeros((5, len(u)), dtype=torch.bool, device=ctx.device)
+        centre = torch.zeros_like(ctx.pairs(level).y5)
         centre[0] = True
         found += _missing_cells(
             ctx,
@@ -521,10 +536,9 @@ def _ratio(ctx: _Context) -> list[Violation]:
 def _neighbour_rows(ctx: _Context, level: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Kept pairs of a level with their candidate cells, and the level's attributed rows
     with the pair each belongs to (-1 if its (group, anchor) pair is not kept)."""
-    a, u = ctx.kept(level)
-    cells, y5, strict = ctx.candidate_cells(level, u)
+    a, u, cells, y5, strict = ctx.pairs(level)
     t = ctx.table
-    rows = ((ctx.row_group >= 0) & (t.level == level)).nonzero().flatten()
+    rows = ctx.attributed[t.level[ctx.attributed] == level]
     lookup = torch.full((len(ctx.mult), ctx.problem.na), -1, device=ctx.device)
     lookup[u, a] = torch.arange(len(u), device=ctx.device)
     pair = lookup[ctx.row_group[rows], t.anchor[rows]]
@@ -588,7 +602,7 @@ for _id, _meaning in (
     "the same (level, image, anchor, gj, gi, target) twice (YOLOv5 at integer grid coordinates)",
 )
 def _duplicates(ctx: _Context) -> list[Violation]:
-    rows, keys = _row_keys(ctx)
+    rows, keys = ctx.attributed, ctx.slot_keys
     order = torch.sort(keys, stable=True).indices
     keys, rows = keys[order], rows[order]
     rank = rank_in_group(keys)
@@ -611,8 +625,7 @@ def _duplicates(ctx: _Context) -> list[Violation]:
 def _missed_neighbour(ctx: _Context) -> list[Violation]:
     found = []
     for level in range(ctx.problem.nl):
-        _, u = ctx.kept(level)
-        _, y5, strict = ctx.candidate_cells(level, u)
+        _, _, _, y5, strict = ctx.pairs(level)
         found += _missing_cells(
             ctx,
             "missed-neighbour",
@@ -628,8 +641,7 @@ def _missed_neighbour(ctx: _Context) -> list[Violation]:
     "collisions", "info", "different targets competing for one (level, image, anchor, gj, gi) slot"
 )
 def _collisions(ctx: _Context) -> list[Violation]:
-    t = ctx.table
-    rows = (ctx.row_group >= 0).nonzero().flatten()
+    t, rows = ctx.table, ctx.attributed
     batch_slot = t.image * ctx.problem.na + t.anchor  # the image in the group's place
     slot = _slot_key(t.level[rows], batch_slot[rows], 0, t.gj[rows], t.gi[rows], ctx)
     pairs = torch.unique(torch.stack((slot, ctx.row_group[rows]), 1), dim=0)
@@ -647,7 +659,7 @@ def _collisions(ctx: _Context) -> list[Violation]:
 @_register("coverage", "info", "targets with no positive at any level (best possible recall)")
 def _coverage(ctx: _Context) -> list[Violation]:
     covered = torch.zeros(len(ctx.mult), dtype=torch.bool, device=ctx.device)
-    covered[ctx.row_group[ctx.row_group >= 0]] = True
+    covered[ctx.row_group[ctx.attributed]] = True
     lost = (~covered).nonzero().flatten()
     if len(lost) == 0:
         return []
