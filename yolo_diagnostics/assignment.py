@@ -7,7 +7,7 @@ not part of the contract, so two assignments are compared as multisets (`diff`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
 import torch
@@ -66,14 +66,17 @@ class Assignment:
 
     def select(self, index: Tensor) -> Assignment:
         """The rows picked by a boolean mask or an index tensor, in that order."""
-        columns = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "num_levels"}
-        return Assignment(**{k: v[index] for k, v in columns.items()}, num_levels=self.num_levels)
+        return self._map(lambda column: column[index])
 
     def to(self, device: torch.device | str) -> Assignment:
-        columns = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "num_levels"}
-        return Assignment(
-            **{k: v.to(device) for k, v in columns.items()}, num_levels=self.num_levels
-        )
+        return self._map(lambda column: column.to(device))
+
+    def _map(self, fn: Callable[[Tensor], Tensor]) -> Assignment:
+        """The same table with ``fn`` applied to every column."""
+        columns = {
+            f.name: fn(getattr(self, f.name)) for f in fields(self) if f.name != "num_levels"
+        }
+        return Assignment(**columns, num_levels=self.num_levels)
 
     @classmethod
     def from_yolov5(cls, output: YoloV5Output) -> Assignment:
