@@ -296,7 +296,7 @@ def test_out_of_grid_and_nan_rows_are_red(table: Assignment) -> None:
 
 
 def test_row_cap_keeps_red_rows_first(table: Assignment, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(render, "MAX_ROWS", 1)
+    monkeypatch.setattr(render.levels, "MAX_ROWS", 1)
     v = Violation("neighbours", "error", 2, (level2_row(table, UP_CELL, offset=2),), (), "x")
     level2 = panel(decode(render_assignment(PROBLEM, TARGET, table, violations=[v])), 2)
     assert reddish(mode(level2, UP_CELL))

@@ -218,9 +218,9 @@ def _snapshot(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from .contract.cases import case_from_data
     from .contract.properties import PROPERTIES, ContractFailure, ContractOptions
-    from .contract.runner import case_from_data
-    from .report import load_case, overlay
+    from .report.contract import load_case, overlay
 
     content = load_case(args.case)
     spec = args.assigner or content["assigner"]

@@ -231,8 +231,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
 
 def _keep_failure(item, report, options, device: str, failure) -> None:
     """Save the minimal case under reports/cases; with --html, attach what shows the bug."""
-    from .contract.runner import case_from_data
-    from .report import case_file, failure_html, overlay, save_case
+    from .contract.cases import case_from_data
+    from .report.contract import case_file, failure_html, overlay, save_case
 
     notes = getattr(failure, "__notes__", [])
     reproduce = next((n.strip() for n in notes if "@reproduce_failure" in n), None)

@@ -23,6 +23,7 @@ from ..invariants import Violation, check, shape_violations
 from ..problem import Problem
 from ..reference import Semantics, assign
 from ..strategies import problems, targets
+from .cases import Case, case_to_data
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,6 @@ class ContractFailure(AssertionError):
         self.diff = diff
         self.targets = targets
         self.case: dict[str, Any] | None = None  # the minimal example, set by the runner
-
-
-Case = dict[str, Any]
-"""A drawn case: ``problem``, ``targets`` and whatever else the property drew."""
 
 
 @dataclass(frozen=True)
@@ -361,8 +358,6 @@ def check_golden(options: ContractOptions, device: str, cases: list) -> None:
                 case.targets,
             )
         except ContractFailure as failure:
-            from .runner import case_to_data
-
             failure.case = case_to_data(
                 "golden", device, {"problem": case.problem, "targets": case.targets}
             )

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import torch
 from hypothesis import event, given, settings, target
 from hypothesis.statistics import collector, describe_statistics
 
 from ..assigners import Factory, load_factory
 from ..devices import resolve_devices
 from ..invariants import Violation
-from ..problem import Problem
 from ..profiles import default_profile, register_profiles
 from ..reference import Semantics
 from ..strategies import edge_kinds
-from .properties import PROPERTIES, Case, ContractFailure, ContractOptions, Property
+from .cases import Case, case_from_data, case_to_data
+from .properties import PROPERTIES, ContractFailure, ContractOptions, Property
 
 
 class QuirkWarning(UserWarning):
@@ -190,32 +188,6 @@ def check_assigner(
         if fail_fast and outcome.status == "failed":
             break
     return ContractResult(tuple(outcomes))
-
-
-def case_to_data(property_id: str, device: str, case: Case) -> dict[str, Any]:
-    """A case as plain JSON-able data."""
-    data: dict[str, Any] = {"property": property_id, "device": device}
-    for key, value in case.items():
-        if isinstance(value, Problem):
-            value = dataclasses.asdict(value)
-        elif isinstance(value, torch.Tensor):
-            value = {"dtype": str(value.dtype).removeprefix("torch."), "data": value.tolist()}
-        data[key] = value
-    return data
-
-
-def case_from_data(data: dict[str, Any]) -> tuple[str, str, Case]:
-    """Inverse of `case_to_data`: (property id, device, case)."""
-    case: Case = {}
-    for key, value in data.items():
-        if key in ("property", "device"):
-            continue
-        if key == "problem":
-            value = Problem(**value)
-        elif key == "targets":
-            value = torch.tensor(value["data"], dtype=getattr(torch, value["dtype"])).reshape(-1, 6)
-        case[key] = value
-    return data["property"], data["device"], case
 
 
 def replay(

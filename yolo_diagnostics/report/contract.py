@@ -16,15 +16,15 @@ from typing import Any
 import jinja2
 from torch import Tensor
 
-from .assignment import Assignment, Diff, diff
-from .contract.properties import ContractFailure, ContractOptions, call
-from .contract.runner import case_from_data
-from .invariants import Violation, check, shape_violations
-from .problem import Problem
-from .reference import assign
+from ..assignment import Assignment, Diff, diff
+from ..contract.cases import case_from_data
+from ..contract.properties import ContractFailure, ContractOptions, call
+from ..invariants import Violation, check, shape_violations
+from ..problem import Problem
+from ..reference import assign
 
 _TEMPLATES = jinja2.Environment(
-    loader=jinja2.PackageLoader("yolo_diagnostics", "templates"),
+    loader=jinja2.PackageLoader("yolo_diagnostics.report", "templates"),
     autoescape=True,
     undefined=jinja2.StrictUndefined,
 )
@@ -45,7 +45,7 @@ def overlay(
     """Re-run the assigner on the case (the targets of the failing comparison, if any) and
     draw its assignment with the violations and the diff (the failure's, or against the
     reference)."""
-    from .render import render_assignment, render_targets  # only when a report asks for it
+    from ..render import render_assignment, render_targets  # only when a report asks for it
 
     problem: Problem = case["problem"]
     targets: Tensor = case["targets"]
