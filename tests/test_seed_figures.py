@@ -14,7 +14,7 @@ from yolo_diagnostics import Problem, assign
 from yolo_diagnostics.data import letterbox
 from yolo_diagnostics.render import PAD, TITLE_H, class_colour, render_assignment, render_targets
 
-PHOTO = Path(__file__).parents[1] / "fixtures" / "grace_hopper.jpg"
+PHOTO = Path(__file__).parents[1] / "fixtures" / "sample" / "images" / "grace_hopper.jpg"
 NAMES = ["person", "tie"]
 # boxes on the raw 512 x 600 (W x H) photo, in pixels: (class, x0, y0, x1, y1)
 BOXES_PX = [(0, 40, 20, 470, 600), (1, 215, 380, 290, 560)]
@@ -50,13 +50,14 @@ def test_gt_on_the_raw_image(photo: np.ndarray) -> None:
 def test_gt_on_the_letterboxed_input_and_the_overlay(photo: np.ndarray) -> None:
     problem = Problem.preset("yolov5-p5", img_size=(320, 640), num_classes=2)
     boxed = letterbox(photo, problem.img_size)
-    # 600 x 512 fits 320 x 640 at scale 320 / 600: 273 px wide, padded 183 px left
-    assert boxed.resized == (320, 273) and boxed.pad == (183, 0)
+    # YOLOv5: loaded at 640 x ceil(512 * 640 / 600) = 547, then halved to 320 x round(273.5),
+    # padded (640 - 274) / 2 = 183 px left; labels span 273.5 px
+    assert boxed.resized == (320, 274) and boxed.pad == (183, 0)
     assert (boxed.image[:, :183] == 114).all()
     targets = boxed.targets(raw_targets(512, 600))
     img = decode(render_targets(problem, targets, image=boxed.image, class_names=NAMES))
     panel = img[PAD + TITLE_H :, PAD:][:320, :640]
-    x0 = round(183 + 215 * 273 / 512)  # the tie's left edge after resize and padding
+    x0 = round(183 + 215 * 273.5 / 512)  # the tie's left edge after resize and padding
     assert np.abs(panel[round(470 * 320 / 600), x0].astype(int) - class_colour(1)).max() <= 40
     overlay = decode(
         render_assignment(

@@ -1,0 +1,143 @@
+"""A loaded detection dataset: images, their sizes and boxes, as plain arrays.
+
+Every loader (COCO, YOLO, the synthetic generator) produces one `BoxDataset`. Boxes are kept
+the way YOLOv5 keeps its labels: class and normalized ``(x, y, w, h)`` of the original image in
+float32. Arrays, not objects per box: a million boxes cost tens of megabytes.
+
+Annotations that cannot become a box are never dropped silently: each is recorded with its
+reason and where it came from (`Skip`). Boxes reaching more than half a pixel outside their
+image are clipped to it and counted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+# Reasons an annotation is skipped (the keys of ``skipped_annotations`` in a scan's JSON).
+CROWD = "crowd (iscrowd: 1)"
+OUTSIDE = "outside its image"
+NOT_POSITIVE = "width or height not positive"
+NOT_FINITE = "not finite"
+UNKNOWN_CATEGORY = "unknown category_id"
+UNKNOWN_IMAGE = "unknown image_id"
+UNKNOWN_CLASS = "class not in names"
+MALFORMED = "malformed label line"
+MALFORMED_BBOX = "bbox is not [x, y, w, h]"
+DUPLICATE = "duplicate label line (YOLOv5 removes it)"
+
+
+@dataclass(frozen=True)
+class Skip:
+    """One annotation left out: why, and where it was (file, id or line)."""
+
+    reason: str
+    where: str
+
+
+@dataclass
+class BoxDataset:
+    """``N`` images and ``M`` boxes.
+
+    Attributes:
+        source: what was loaded (a file or folder), for reports.
+        class_names: class ``c`` is ``class_names[c]``; classes are ``0 .. len - 1``.
+        image_files: ``N`` file names, relative to ``image_root``.
+        image_ids: ``N`` ids as the source names them (COCO image id, YOLO relative path).
+        sizes: ``int64[N, 2]`` original ``(h0, w0)`` in pixels.
+        box_image: ``int64[M]`` the image (``0 .. N - 1``) of each box, ascending.
+        box_class: ``int64[M]`` class index.
+        boxes: ``float32[M, 4]`` normalized ``(x, y, w, h)`` of the original image, inside it
+            (to half a pixel).
+        box_ids: ``int64[M]`` the annotation id (COCO) or line number (YOLO) of each box.
+        image_root: folder of the image files; ``None`` when only statistics are possible.
+        skipped: annotations left out, in source order.
+        clipped: boxes that reached outside their image and were clipped to it.
+    """
+
+    source: str
+    class_names: tuple[str, ...]
+    image_files: list[str]
+    image_ids: list[int | str]
+    sizes: np.ndarray
+    box_image: np.ndarray
+    box_class: np.ndarray
+    boxes: np.ndarray
+    box_ids: np.ndarray
+    image_root: Path | None = None
+    skipped: list[Skip] = field(default_factory=list)
+    clipped: int = 0
+
+    def __post_init__(self) -> None:
+        n, m = len(self.image_files), len(self.box_image)
+        if len(self.image_ids) != n or self.sizes.shape != (n, 2):
+            raise ValueError(f"{self.source}: image ids and sizes must have {n} rows")
+        for name, array, shape in (
+            ("box_class", self.box_class, (m,)),
+            ("boxes", self.boxes, (m, 4)),
+            ("box_ids", self.box_ids, (m,)),
+        ):
+            if array.shape != shape:
+                raise ValueError(f"{self.source}: {name} has shape {array.shape}, expected {shape}")
+        if m and np.any(np.diff(self.box_image) < 0):
+            raise ValueError(f"{self.source}: boxes must be ordered by image")
+
+    @property
+    def num_images(self) -> int:
+        return len(self.image_files)
+
+    @property
+    def num_boxes(self) -> int:
+        return len(self.box_image)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def skip_counts(self) -> dict[str, int]:
+        """``{reason: count}`` of the skipped annotations, most frequent first."""
+        return dict(Counter(s.reason for s in self.skipped).most_common())
+
+    def image_path(self, index: int) -> Path | None:
+        """The file of image ``index``, or ``None`` without an image root."""
+        if self.image_root is None:
+            return None
+        return self.image_root / self.image_files[index]
+
+    def boxes_of(self, index: int) -> slice:
+        """The rows of image ``index`` (boxes are ordered by image)."""
+        lo, hi = np.searchsorted(self.box_image, [index, index + 1])
+        return slice(int(lo), int(hi))
+
+    def pixel_boxes(self, rows: slice | np.ndarray) -> np.ndarray:
+        """``float64[k, 4]`` ``(x0, y0, x1, y1)`` in original pixels of the given rows."""
+        xywh = self.boxes[rows].astype(np.float64)
+        h0, w0 = self.sizes[self.box_image[rows]].T.astype(np.float64)
+        x, y, w, h = xywh.T
+        return np.stack(((x - w / 2) * w0, (y - h / 2) * h0, (x + w / 2) * w0, (y + h / 2) * h0), 1)
+
+
+def clip_to_image(xyxy: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Normalized ``float64[M, 4]`` corners of boxes in images of ``sizes`` (``int[M, 2]``
+    ``(h0, w0)`` per box), clipped to their image.
+
+    A box reaching less than half a pixel outside is left as it is: that is the rounding of
+    annotation tools and of 6-decimal label files, and YOLOv5 keeps such labels unchanged.
+    Returns the corners, which boxes were clipped (partly outside) and which keep no area
+    (wholly outside, or degenerate after clipping).
+    """
+    h0, w0 = sizes[:, 0:1].astype(np.float64), sizes[:, 1:2].astype(np.float64)
+    slack = 0.5 / np.concatenate((w0, h0, w0, h0), 1)
+    inside = np.clip(xyxy, 0.0, 1.0)
+    beyond = ((xyxy < -slack) | (xyxy > 1 + slack)).any(1)
+    empty = (inside[:, 2] <= inside[:, 0]) | (inside[:, 3] <= inside[:, 1])
+    return np.where(beyond[:, None], inside, xyxy), beyond & ~empty, empty
+
+
+def corners_to_xywh(xyxy: np.ndarray) -> np.ndarray:
+    """Normalized corners ``float64[M, 4]`` -> ``float32[M, 4]`` centre and size."""
+    x0, y0, x1, y1 = xyxy.T
+    return np.stack(((x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0), 1).astype(np.float32)

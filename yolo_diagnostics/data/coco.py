@@ -1,0 +1,171 @@
+"""COCO instances JSON through pycocotools.
+
+Statistics need only the JSON: image sizes come from ``images[].width/height``. ``bbox`` is
+``[x, y, w, h]`` in pixels of the original image (top-left corner and size). Category ids are
+mapped to contiguous classes in ascending id order, which for COCO itself is YOLOv5's 80-class
+order. Crowd annotations (``iscrowd: 1``) are left out, as YOLOv5's COCO labels leave them out,
+and recorded as skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pycocotools.coco import COCO
+
+from .boxes import (
+    CROWD,
+    MALFORMED_BBOX,
+    NOT_FINITE,
+    NOT_POSITIVE,
+    OUTSIDE,
+    UNKNOWN_CATEGORY,
+    UNKNOWN_IMAGE,
+    BoxDataset,
+    Skip,
+    clip_to_image,
+    corners_to_xywh,
+)
+
+
+def load_coco(annotation_file: str | Path, images: str | Path | None = None) -> BoxDataset:
+    """Load a COCO instances file; ``images`` is the folder its ``file_name``s are in.
+
+    Raises ``ValueError`` naming the file and what is wrong when it is not a COCO instances
+    file (not JSON, ``images``/``annotations``/``categories`` missing, an image without a
+    positive ``width``/``height``, duplicate image ids).
+    """
+    path = Path(annotation_file)
+    coco = _index(path, _read(path))
+    image_list = coco.dataset["images"]
+    order = {img["id"]: k for k, img in enumerate(image_list)}
+    sizes = np.array([_size(path, img) for img in image_list], dtype=np.int64).reshape(-1, 2)
+    cat_ids = sorted(coco.getCatIds())
+    cat_index = {c: k for k, c in enumerate(cat_ids)}
+
+    skipped: list[Skip] = []
+    kept: list[tuple[int, int, dict[str, Any]]] = []  # image, class, annotation
+    for image_id, anns in coco.imgToAnns.items():
+        k = order.get(image_id)
+        for ann in anns:
+            if k is None:
+                skipped.append(Skip(UNKNOWN_IMAGE, _where(path, ann)))
+            elif ann.get("category_id") not in cat_index:
+                skipped.append(Skip(UNKNOWN_CATEGORY, _where(path, ann)))
+            elif ann.get("iscrowd", 0):
+                skipped.append(Skip(CROWD, _where(path, ann)))
+            else:
+                kept.append((k, cat_index[ann["category_id"]], ann))
+    kept.sort(key=lambda row: row[0])  # stable: annotation order within an image
+
+    box_image = np.array([row[0] for row in kept], dtype=np.int64)
+    xywh, malformed = _bboxes([row[2].get("bbox") for row in kept])
+    h0, w0 = sizes[box_image].T.astype(np.float64)
+    x, y, w, h = xywh.T
+    with np.errstate(invalid="ignore"):
+        corners = np.stack((x / w0, y / h0, (x + w) / w0, (y + h) / h0), 1)
+        not_finite = ~np.isfinite(xywh).all(1) & ~malformed
+        not_positive = ~(malformed | not_finite) & ((w <= 0) | (h <= 0))
+    corners, clipped, empty = clip_to_image(np.nan_to_num(corners), sizes[box_image])
+    outside = empty & ~(malformed | not_finite | not_positive)
+    for mask, reason in (
+        (malformed, MALFORMED_BBOX),
+        (not_finite, NOT_FINITE),
+        (not_positive, NOT_POSITIVE),
+        (outside, OUTSIDE),
+    ):
+        skipped += [Skip(reason, _where(path, kept[i][2])) for i in np.flatnonzero(mask)]
+    keep = ~(malformed | not_finite | not_positive | outside)
+    return BoxDataset(
+        source=str(path),
+        class_names=tuple(str(coco.cats[c].get("name", c)) for c in cat_ids),
+        image_files=[str(img.get("file_name", img["id"])) for img in image_list],
+        image_ids=[img["id"] for img in image_list],
+        sizes=sizes,
+        box_image=box_image[keep],
+        box_class=np.array([row[1] for row in kept], dtype=np.int64)[keep],
+        boxes=corners_to_xywh(corners[keep]),
+        box_ids=np.array([_int_id(row[2].get("id")) for row in kept], dtype=np.int64)[keep],
+        image_root=None if images is None else Path(images),
+        skipped=skipped,
+        clipped=int((clipped & keep).sum()),
+    )
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            data = json.load(f)
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read the COCO file: {error.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not a COCO instances file, not JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a COCO instances file, the top level is not an object")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            raise ValueError(f"{path}: not a COCO instances file, no {key!r} list")
+    return data
+
+
+def _index(path: Path, data: dict[str, Any]) -> COCO:
+    """pycocotools' index of the parsed file (its loader, without reading the file twice)."""
+    required = {"images": ("id",), "annotations": ("id", "image_id", "category_id")}
+    for key in ("images", "annotations", "categories"):
+        fields = required.get(key, ("id",))
+        for k, item in enumerate(data[key]):
+            if not isinstance(item, dict) or any(f not in item for f in fields):
+                raise ValueError(f"{path}: {key}[{k}] is not an object with {', '.join(fields)}")
+    ids = [img["id"] for img in data["images"]]
+    if len(set(ids)) != len(ids):
+        seen: set[Any] = set()
+        dup = next(i for i in ids if i in seen or seen.add(i))
+        raise ValueError(f"{path}: image id {dup!r} appears more than once in 'images'")
+    coco = COCO()
+    coco.dataset = data
+    with contextlib.redirect_stdout(io.StringIO()):  # "creating index..." chatter
+        coco.createIndex()
+    return coco
+
+
+def _size(path: Path, img: dict[str, Any]) -> tuple[int, int]:
+    h, w = img.get("height"), img.get("width")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (h, w)):
+        raise ValueError(
+            f"{path}: image id {img['id']!r}: width and height must be positive integers, "
+            f"got width={w!r}, height={h!r}"
+        )
+    return h, w
+
+
+def _bboxes(bboxes: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """``float64[M, 4]`` bboxes and which are not four numbers (their rows hold zeros)."""
+    try:
+        return np.array(bboxes, dtype=np.float64).reshape(len(bboxes), 4), np.zeros(
+            len(bboxes), dtype=bool
+        )
+    except (TypeError, ValueError):  # some bbox is malformed: find which, one by one
+        xywh = np.zeros((len(bboxes), 4))
+        malformed = np.ones(len(bboxes), dtype=bool)
+        for i, b in enumerate(bboxes):
+            if isinstance(b, list) and len(b) == 4 and all(_is_number(v) for v in b):
+                xywh[i], malformed[i] = b, False
+        return xywh, malformed
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _int_id(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else -1
+
+
+def _where(path: Path, ann: dict[str, Any]) -> str:
+    """``instances.json annotation id 7 (image id 3)``."""
+    return f"{path.name} annotation id {ann.get('id')!r} (image id {ann.get('image_id')!r})"
