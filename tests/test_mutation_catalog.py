@@ -35,7 +35,7 @@ KILLERS: dict[str, set[str]] = {
     "g-one": {"offset-range", "neighbours"},
     "empty-crash": {"crash"},
     "empty-hardcoded-cuda": {"crash"},
-    "inverse-square-gain": {"reference"},
+    "inverse-square-gain": {"reference", "neighbours"},
     "anchor-index-interleaved": {"ratio", "geometry"},
     "half-precision": {"geometry", "ratio", "neighbours"},
 }
