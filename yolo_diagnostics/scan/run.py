@@ -1,0 +1,181 @@
+"""Scan a dataset: every box through YOLOv5's input pipeline and the reference assignment.
+
+`scan_dataset` maps each box to the network input (`labels_to_input`), assigns all of them in
+chunks of whole images (`count_assignment`), explains every target left without a positive
+(`unmatched_reasons`), computes AutoAnchor's metric beside the realized figure
+(`fit_metric`), and the realized figure again at the scale augmentation's extremes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from ..data.boxes import BoxDataset, Skip
+from ..data.letterbox import InputGeometry, input_geometry, labels_to_input
+from ..problem import Problem
+from ..reference import Semantics
+from .assignment import Counts, count_assignment
+from .autoanchor import fit_metric, label_wh
+from .reasons import MATCHED, unmatched_reasons
+
+TINY_PX = 3.0  # YOLOv5's warning: labels under 3 pixels in size
+NO_AREA = "no area at the network input"
+
+
+@dataclass
+class ScanResult:
+    """A scanned dataset: per target and per image figures, and how they were made.
+
+    ``M`` targets are the dataset's boxes that reached the network input with an area
+    (``box[M]`` indexes the dataset's boxes).
+
+    Attributes:
+        dataset, problem, semantics, scale_aug: what was scanned, and how.
+        geometry: each image's mapping to the network input.
+        box: ``int64[M]`` the dataset row of each target.
+        targets: ``float32[M, 4]`` normalized (x, y, w, h) at the network input.
+        counts: the assignment's rows, reduced (`Counts`).
+        reason: ``int64[M]`` index into `REASONS`, `MATCHED` (-1) for a target with a row.
+        best: ``float32[M]`` AutoAnchor's best ``min(r, 1/r)``; ``above``: ``int64[M]`` its
+            anchors above threshold; ``label_wh``: ``float32[M, 2]`` the pixel sizes it used.
+        tiny: ``bool[M]`` a side under `TINY_PX` pixels (``label_wh``).
+        matched_at_scale: ``{factor: bool[M]}`` a positive with boxes scaled by ``factor``.
+        skipped: the dataset's skipped annotations and boxes left without area.
+        seconds: time per phase.
+    """
+
+    dataset: BoxDataset
+    problem: Problem
+    semantics: Semantics
+    scale_aug: float
+    geometry: InputGeometry
+    box: np.ndarray
+    targets: np.ndarray
+    counts: Counts
+    reason: np.ndarray
+    best: np.ndarray
+    above: np.ndarray
+    label_wh: np.ndarray
+    tiny: np.ndarray
+    matched_at_scale: dict[float, np.ndarray]
+    skipped: list[Skip]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def image(self) -> np.ndarray:
+        """``int64[M]`` the image of each target."""
+        return self.dataset.box_image[self.box]
+
+    @property
+    def cls(self) -> np.ndarray:
+        return self.dataset.box_class[self.box]
+
+    @property
+    def unmatched(self) -> np.ndarray:
+        return self.reason != MATCHED
+
+
+def scan_dataset(
+    dataset: BoxDataset,
+    problem: Problem,
+    *,
+    semantics: Semantics = "yolov5",
+    scale_aug: float = 0.5,
+    device: torch.device | str = "cpu",
+    progress: Callable[[int], None] | None = None,
+) -> ScanResult:
+    """Scan ``dataset`` at ``problem``'s input size, strides, anchors and ``anchor_t``.
+
+    ``scale_aug`` is YOLOv5's ``hyp.scale``: the realized recall is also computed with box
+    sizes scaled by ``1 - scale_aug`` and ``1 + scale_aug``. ``progress(k)`` is called as
+    ``k`` more targets are assigned.
+    """
+    if not 0 <= scale_aug < 1:
+        raise ValueError(f"scale_aug: expected a value in [0, 1), got {scale_aug}")
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    problem = replace(problem, num_classes=max(dataset.num_classes, 1), batch_size=1)
+    geometry = input_geometry(dataset.sizes, problem.img_size)
+    xywh = labels_to_input(dataset.boxes, dataset.box_image, geometry)
+    has_area = (xywh[:, 2] > 0) & (xywh[:, 3] > 0)
+    skipped = list(dataset.skipped) + [
+        Skip(NO_AREA, f"{dataset.source} box id {dataset.box_ids[i]}")
+        for i in np.flatnonzero(~has_area)
+    ]
+    box = np.flatnonzero(has_area)
+    xywh = xywh[box]
+    image = dataset.box_image[box]
+    seconds["input"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    cls_xywh = np.column_stack((dataset.box_class[box].astype(np.float32), xywh))
+    counts = count_assignment(
+        problem,
+        image,
+        cls_xywh,
+        dataset.num_images,
+        semantics=semantics,
+        device=device,
+        progress=progress,
+    )
+    seconds["assignment"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    wh = torch.from_numpy(xywh[:, 2:4]).to(device)
+    reason = _reasons(problem, wh, counts)
+    sizes = label_wh(dataset, max(problem.img_size), box)
+    best, above = fit_metric(torch.from_numpy(sizes).to(device), problem)
+    at_scale = {1.0: reason == MATCHED}
+    for factor in sorted({1 - scale_aug, 1 + scale_aug} - {1.0}):
+        scaled = torch.from_numpy(_scaled(xywh, factor)[:, 2:4]).to(device)
+        at_scale[factor] = unmatched_reasons(problem, scaled).cpu().numpy() == MATCHED
+    seconds["statistics"] = time.perf_counter() - start
+    return ScanResult(
+        dataset=dataset,
+        problem=problem,
+        semantics=semantics,
+        scale_aug=scale_aug,
+        geometry=geometry,
+        box=box,
+        targets=xywh,
+        counts=counts,
+        reason=reason,
+        best=best.cpu().numpy(),
+        above=above.cpu().numpy(),
+        label_wh=sizes,
+        tiny=(sizes < TINY_PX).any(1),
+        matched_at_scale=dict(sorted(at_scale.items())),
+        skipped=skipped,
+        seconds=seconds,
+    )
+
+
+def _reasons(problem: Problem, wh: torch.Tensor, counts: Counts) -> np.ndarray:
+    """Reasons of the targets the assignment left without a row; `MATCHED` for the others.
+
+    A target without a row that some anchor's ratio test passes would be an assignment bug:
+    refused loudly rather than mislabelled.
+    """
+    reason = np.full(len(wh), MATCHED, dtype=np.int64)
+    lost = np.flatnonzero(counts.positives.sum(1) == 0)
+    if len(lost):
+        found = unmatched_reasons(problem, wh[torch.from_numpy(lost).to(wh.device)]).cpu().numpy()
+        if (found == MATCHED).any():
+            raise RuntimeError("a target passing the ratio test got no row; please report this")
+        reason[lost] = found
+    return reason
+
+
+def _scaled(xywh: np.ndarray, factor: float) -> np.ndarray:
+    """Boxes ``float32[M, 4]`` with w and h times ``factor`` about their centres, clipped to
+    the input as YOLOv5's ``random_perspective`` clips them."""
+    x, y = xywh[:, 0].astype(np.float64), xywh[:, 1].astype(np.float64)
+    half = xywh[:, 2:4].astype(np.float64) * factor / 2
+    x0, x1 = np.clip(x - half[:, 0], 0, 1), np.clip(x + half[:, 0], 0, 1)
+    y0, y1 = np.clip(y - half[:, 1], 0, 1), np.clip(y + half[:, 1], 0, 1)
+    return np.stack(((x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0), 1).astype(np.float32)
