@@ -1,12 +1,15 @@
-"""OpenCV overlays of targets and assignments, returned as PNG bytes.
+"""OpenCV overlays of targets and assignments: the seed notebook's three figures.
 
-Two figures, one family (the seed notebook's three figures):
-
+- `original_figure`: GT boxes on the original image, before any resizing;
 - `render_targets`: GT boxes on an image at network resolution -- the raw image letterboxed to
-  the network input, or the transformed training input itself.
+  the network input, or the transformed training input itself;
 - `render_assignment`: per pyramid level (optionally per level x anchor), the grid, the GT
   boxes, the assigned cells (centre and neighbour cells in distinct styles), the anchor box at
   each assigned cell, violations in red and, given a `Diff`, extra and missing rows.
+
+Targets without a positive (``unmatched``) are dashed yellow and black on every figure. The
+``render_*`` functions return PNG bytes; ``*_figure`` return the ``uint8[h, w, 3]`` BGR image
+(for reports that encode it themselves).
 
 Every panel is drawn at network resolution (``H x W`` of the problem, one image pixel per
 network pixel) under a title strip; panels tile into one image with a legend strip below.
@@ -20,7 +23,7 @@ The package, from the figures down (each module imports only those below it):
 
 - `assignment`: `render_assignment`, `layout_size`; violations mapped to red rows.
 - `levels`: one level's panel: the `Table` of rows, cells, anchors, diff, check-id labels.
-- `targets`: `render_targets`, and the GT boxes both figures draw.
+- `targets`: `render_targets`, `original_figure`, and the GT boxes every figure draws.
 - `legend`: the legend strip: entries wrapped to the width, one swatch per style.
 - `panels`: `tile_panels`, `zoom`, the title strip, the cell fills and their patterns, PNG.
 - `inputs`: the arguments both figures accept, checked and converted.
@@ -31,7 +34,7 @@ package's own API is what this module exports. A cap is read where it is defined
 (``levels.MAX_ROWS``, ``targets.MAX_TARGETS``): change it there.
 """
 
-from .assignment import layout_size, render_assignment
+from .assignment import assignment_figure, layout_size, render_assignment
 from .levels import MAX_LABELS, MAX_ROWS
 from .panels import tile_panels, zoom
 from .style import (
@@ -55,12 +58,13 @@ from .style import (
     PALETTE,
     TEXT,
     TITLE_H,
+    UNMATCHED,
     VIOLATION,
     VIOLATION_ALPHA,
     Colour,
     class_colour,
 )
-from .targets import MAX_TARGETS, render_targets
+from .targets import MAX_TARGETS, original_figure, render_targets, targets_figure
 
 __all__ = [
     "ANCHOR",
@@ -86,13 +90,17 @@ __all__ = [
     "PALETTE",
     "TEXT",
     "TITLE_H",
+    "UNMATCHED",
     "VIOLATION",
     "VIOLATION_ALPHA",
     "Colour",
+    "assignment_figure",
     "class_colour",
     "layout_size",
+    "original_figure",
     "render_assignment",
     "render_targets",
+    "targets_figure",
     "tile_panels",
     "zoom",
 ]

@@ -7,7 +7,7 @@ panels tile with a `legend` strip below. `layout_size` gives the figure's size i
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -18,7 +18,7 @@ from ..problem import Problem
 from .inputs import background, check_image_index, check_problem, targets_array
 from .legend import legend_entries, legend_strip, wrap_legend
 from .levels import Table, draw_level
-from .panels import Patterns, encode_png, tile_panels, with_title, zoom, zoomed
+from .panels import encode_png, patterns, tile_panels, with_title, zoom, zoomed
 from .style import LEGEND_ROW_H, PAD, TITLE_H
 from .targets import draw_targets
 
@@ -34,6 +34,8 @@ def render_assignment(
     image_index: int = 0,
     per_anchor: bool = False,
     class_names: Sequence[str] | None = None,
+    unmatched: Mapping[int, str] | None = None,
+    labels: Mapping[int, str] | None = None,
 ) -> bytes:
     """The anchor assignment of one image, one panel per level; PNG bytes.
 
@@ -55,6 +57,8 @@ def render_assignment(
       label under their box.
     - with ``diff`` (expected vs this assignment): ``diff.extra`` rows magenta cross-hatch and
       "+", ``diff.missing`` rows cyan dashed outline and "-".
+    - targets in ``unmatched`` (row -> reason; no positive at any level): dashed yellow and
+      black, labelled with the reason.
 
     Args:
         problem: sizes, strides and anchors.
@@ -66,12 +70,47 @@ def render_assignment(
         image_index: only rows and targets of this image are drawn.
         per_anchor: one panel per (level, anchor) instead of per level.
         class_names: label of class ``c`` is ``class_names[c]`` when given, else ``c``.
+        unmatched: target rows without a positive, and why.
+        labels: text drawn on a target row instead of its class name (and reason).
 
     Returns:
-        A PNG: panels of ``(TITLE_H + H) x W`` tiled in ``columns`` columns (2, or ``na``
-        with ``per_anchor``) with `PAD` pixels around and between them, then a legend strip
-        of ``rows * LEGEND_ROW_H + PAD`` pixels (see `layout_size`).
+        A PNG (`assignment_figure` encoded): panels of ``(TITLE_H + H) x W`` tiled in
+        ``columns`` columns (2, or ``na`` with ``per_anchor``) with `PAD` pixels around and
+        between them, then a legend strip of ``rows * LEGEND_ROW_H + PAD`` pixels (see
+        `layout_size`).
     """
+    return encode_png(
+        assignment_figure(
+            problem,
+            targets,
+            assignment,
+            image=image,
+            violations=violations,
+            diff=diff,
+            image_index=image_index,
+            per_anchor=per_anchor,
+            class_names=class_names,
+            unmatched=unmatched,
+            labels=labels,
+        )
+    )
+
+
+def assignment_figure(
+    problem: Problem,
+    targets: torch.Tensor | np.ndarray,
+    assignment: Assignment,
+    *,
+    image: np.ndarray | None = None,
+    violations: Iterable[Violation] = (),
+    diff: Diff | None = None,
+    image_index: int = 0,
+    per_anchor: bool = False,
+    class_names: Sequence[str] | None = None,
+    unmatched: Mapping[int, str] | None = None,
+    labels: Mapping[int, str] | None = None,
+) -> np.ndarray:
+    """`render_assignment` as ``uint8[h, w, 3]`` BGR, before encoding."""
     check_problem(problem)
     t = targets_array(targets)
     if not isinstance(assignment, Assignment):
@@ -92,7 +131,7 @@ def render_assignment(
     extra = Table.of(diff.extra) if diff is not None else Table.empty()
     missing = Table.of(diff.missing) if diff is not None else Table.empty()
     mine = np.flatnonzero(t[:, 0] == image_index)
-    patterns = Patterns(*base.shape[:2])
+    panel_patterns = patterns(*base.shape[:2])
 
     bad_level = int(((table.level < 0) | (table.level >= problem.nl)).sum())
     if bad_level:
@@ -123,20 +162,27 @@ def render_assignment(
                 red,
                 extra[np.flatnonzero(keep_extra)] if diff is not None else None,
                 missing[np.flatnonzero(keep_missing)] if diff is not None else None,
-                patterns,
+                panel_patterns,
                 scale,
             )
             stride_px = problem.strides[level] * scale
-            draw_targets(panel, t, mine, target_checks, class_names, stride_px)
+            draw_targets(panel, t, mine, target_checks, class_names, stride_px, unmatched, labels)
             panels.append(with_title(panel, lines))
     columns = problem.na if per_anchor else 2
     grid = tile_panels(panels, columns=columns)
-    legend = legend_strip(grid.shape[1], with_diff=diff is not None, notes=notes)
-    return encode_png(np.vstack((grid, legend)))
+    lost = unmatched is not None and any(k in unmatched for k in mine.tolist())
+    legend = legend_strip(
+        grid.shape[1], with_diff=diff is not None, with_unmatched=lost, notes=notes
+    )
+    return np.vstack((grid, legend))
 
 
 def layout_size(
-    problem: Problem, *, per_anchor: bool = False, with_diff: bool = False
+    problem: Problem,
+    *,
+    per_anchor: bool = False,
+    with_diff: bool = False,
+    with_unmatched: bool = False,
 ) -> tuple[int, int]:
     """``(height, width)`` of the image `render_assignment` draws for ``problem``.
 
@@ -149,7 +195,7 @@ def layout_size(
     rows = math.ceil(n / cols)
     width = cols * w + (cols + 1) * PAD
     height = rows * (TITLE_H + h) + (rows + 1) * PAD
-    legend_rows = len(wrap_legend(width, legend_entries(with_diff)))
+    legend_rows = len(wrap_legend(width, legend_entries(with_diff, with_unmatched)))
     return height + legend_rows * LEGEND_ROW_H + PAD, width
 
 

@@ -28,15 +28,17 @@ from .style import (
     PAD,
     PALETTE,
     TEXT,
+    hazard_rectangle,
     text_fit,
 )
 
 _SWATCH = 18
 
 
-def legend_entries(with_diff: bool) -> list[str]:
+def legend_entries(with_diff: bool, with_unmatched: bool = False) -> list[str]:
     names = ["GT box (class colour)", "centre cell", "neighbour cell", "anchor box", "violation"]
-    return names + (["extra (+)", "missing (-)"] if with_diff else [])
+    names += ["extra (+)", "missing (-)"] if with_diff else []
+    return names + (["GT without a positive"] if with_unmatched else [])
 
 
 def wrap_legend(width: int, entries: Sequence[str]) -> list[list[tuple[str, int]]]:
@@ -60,7 +62,7 @@ def _swatch(name: str) -> np.ndarray:
     cell[:] = BACKGROUND
     p = Patterns(s, s)
     everything = np.ones((s, s), bool)
-    if name.startswith("GT"):
+    if name.startswith("GT box"):
         for k, c in enumerate((0, 1, 2)):
             cv2.rectangle(cell, (1 + 2 * k, 1 + 2 * k), (s - 2 - 2 * k, s - 2 - 2 * k), PALETTE[c])
     elif name.startswith("centre"):
@@ -73,14 +75,18 @@ def _swatch(name: str) -> np.ndarray:
         fill_violation(cell, everything, p, s)
     elif name.startswith("extra"):
         fill_extra(cell, everything, p, s)
+    elif name.startswith("GT without"):
+        hazard_rectangle(cell, 2, 2, s - 3, s - 3)
     else:
         fill_missing(cell, everything, p, s)
     return cell
 
 
-def legend_strip(width: int, *, with_diff: bool, notes: Sequence[str]) -> np.ndarray:
+def legend_strip(
+    width: int, *, with_diff: bool, notes: Sequence[str], with_unmatched: bool = False
+) -> np.ndarray:
     """Swatch and name per style, wrapped to ``width``; notes appended as a last entry."""
-    entries = legend_entries(with_diff)
+    entries = legend_entries(with_diff, with_unmatched)
     rows = wrap_legend(width, entries + (["note: " + "; ".join(notes)] if notes else []))
     strip = np.empty((len(rows) * LEGEND_ROW_H + PAD, width, 3), np.uint8)
     strip[:] = CANVAS

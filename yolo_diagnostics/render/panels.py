@@ -7,6 +7,7 @@ for one row as for thousands.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -97,6 +98,12 @@ def encode_png(img: np.ndarray) -> bytes:
 
 
 # ----------------------------------------------------------------------------- cell fills
+@functools.lru_cache(maxsize=8)
+def patterns(h: int, w: int) -> Patterns:
+    """The `Patterns` of a panel size, made once: read-only, so figures share them."""
+    return Patterns(h, w)
+
+
 class Patterns:
     """Pixel-coordinate patterns of one panel size, shared by all its panels."""
 
@@ -146,25 +153,35 @@ def draw_grid(img: np.ndarray, stride: int) -> None:
 
 
 def fill_centre(img: np.ndarray, cells: np.ndarray, p: Patterns, stride: int) -> None:
+    if not cells.any():  # most panels have none of a style: skip its full-size masks
+        return
     _blend(img, cells, CENTRE, CENTRE_ALPHA)
     _blend(img, cells & p.border(stride, 1), CENTRE, 1.0)
 
 
 def fill_neighbour(img: np.ndarray, cells: np.ndarray, p: Patterns, stride: int) -> None:
+    if not cells.any():  # most panels have none of a style: skip its full-size masks
+        return
     _blend(img, cells, NEIGHBOUR, NEIGHBOUR_ALPHA)
     _blend(img, cells & p.hatch, NEIGHBOUR, HATCH_ALPHA)
     _blend(img, cells & p.border(stride, 1) & p.dash, NEIGHBOUR, 1.0)
 
 
 def fill_violation(img: np.ndarray, cells: np.ndarray, p: Patterns, stride: int) -> None:
+    if not cells.any():  # most panels have none of a style: skip its full-size masks
+        return
     _blend(img, cells, VIOLATION, VIOLATION_ALPHA)
     _blend(img, cells & p.border(stride, 2), VIOLATION, 1.0)
 
 
 def fill_extra(img: np.ndarray, cells: np.ndarray, p: Patterns, stride: int) -> None:
+    if not cells.any():  # most panels have none of a style: skip its full-size masks
+        return
     _blend(img, cells & p.cross, EXTRA, 1.0)
     _blend(img, cells & p.border(stride, 1), EXTRA, 1.0)
 
 
 def fill_missing(img: np.ndarray, cells: np.ndarray, p: Patterns, stride: int) -> None:
+    if not cells.any():  # most panels have none of a style: skip its full-size masks
+        return
     _blend(img, cells & p.border(stride, 2) & p.dash, MISSING, 1.0)

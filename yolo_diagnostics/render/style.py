@@ -26,6 +26,9 @@ VIOLATION: Colour = (40, 40, 235)  # red: fill, solid 2 px outline, check id lab
 VIOLATION_ALPHA = 0.6
 EXTRA: Colour = (230, 60, 230)  # magenta: cross-hatch and "+"
 MISSING: Colour = (240, 230, 20)  # cyan: dashed 2 px outline and "-"
+UNMATCHED: Colour = (0, 235, 255)  # yellow: a GT box without a positive, dashed with black
+UNMATCHED_DASH = 7  # px of yellow, then of black, along the box
+MIN_MARK = 10  # px: tiny unmatched boxes are marked at least this large
 
 # Class colours: 16 well separated hues, none of them the status colours' pure red, magenta
 # or cyan. BGR.
@@ -71,6 +74,24 @@ def label(img: np.ndarray, text: str, x: int, y: int, bg: Colour) -> None:
     y = int(min(max(y, bh), img.shape[0]))
     cv2.rectangle(img, (x, y - bh), (x + bw - 1, y - 1), bg, -1)
     cv2.putText(img, text, (x + 3, y - base - 2), FONT, LABEL_SCALE, _ink(bg), 1, cv2.LINE_AA)
+
+
+def hazard_rectangle(img: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
+    """A 2 px outline dashed in `UNMATCHED` yellow over black: a box no cell learns, readable
+    on any photo and unlike every class colour. Boxes under `MIN_MARK` pixels are drawn
+    that large around their centre, so that a 2 px box can be seen."""
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    half_w, half_h = max(x1 - x0, MIN_MARK) / 2, max(y1 - y0, MIN_MARK) / 2
+    x0, x1, y0, y1 = (round(v) for v in (cx - half_w, cx + half_w, cy - half_h, cy + half_h))
+    cv2.rectangle(img, (x0, y0), (x1, y1), (0, 0, 0), 2)
+    corners = ((x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0))
+    for (ax, ay), (bx, by) in zip(corners, corners[1:]):
+        length = max(abs(bx - ax), abs(by - ay), 1)
+        for start in range(0, length, 2 * UNMATCHED_DASH):
+            f, g = start / length, min(start + UNMATCHED_DASH, length) / length
+            p = (round(ax + (bx - ax) * f), round(ay + (by - ay) * f))
+            q = (round(ax + (bx - ax) * g), round(ay + (by - ay) * g))
+            cv2.line(img, p, q, UNMATCHED, 2)
 
 
 def _ink(bg: Colour) -> Colour:

@@ -1,8 +1,13 @@
-"""GT boxes: the `render_targets` figure, and the box drawing the assignment figure reuses."""
+"""GT boxes: on the network input (`render_targets`), on the original image
+(`original_figure`), and the box drawing the assignment figure reuses.
+
+A target without a positive (``unmatched``: target row -> reason) is drawn dashed in yellow
+and black on every view, labelled with its reason.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -11,7 +16,15 @@ import torch
 from ..problem import Problem
 from .inputs import background, check_image_index, check_problem, targets_array
 from .panels import encode_png, tile_panels, with_title, zoom, zoomed
-from .style import VIOLATION, class_colour, label
+from .style import (
+    BACKGROUND,
+    MIN_MARK,
+    UNMATCHED,
+    VIOLATION,
+    class_colour,
+    hazard_rectangle,
+    label,
+)
 
 MAX_TARGETS = 1000  # GT boxes per image
 
@@ -23,6 +36,8 @@ def render_targets(
     image: np.ndarray | None = None,
     image_index: int = 0,
     class_names: Sequence[str] | None = None,
+    unmatched: Mapping[int, str] | None = None,
+    labels: Mapping[int, str] | None = None,
 ) -> bytes:
     """GT boxes of one image, drawn at network resolution; PNG bytes.
 
@@ -34,23 +49,93 @@ def render_targets(
             input, or the training input); a grey canvas when ``None``.
         image_index: only targets of this image are drawn.
         class_names: label of class ``c`` is ``class_names[c]`` when given, else ``c``.
+        unmatched: target rows without a positive, and why: drawn dashed yellow.
+        labels: text drawn on a target row instead of its class name (and reason).
 
     Returns:
-        A PNG of ``(PAD + TITLE_H + H + PAD) x (PAD + W + PAD)`` pixels.
+        A PNG of ``(PAD + TITLE_H + H + PAD) x (PAD + W + PAD)`` pixels (`targets_figure`).
     """
+    return encode_png(
+        targets_figure(
+            problem,
+            targets,
+            image=image,
+            image_index=image_index,
+            class_names=class_names,
+            unmatched=unmatched,
+            labels=labels,
+        )
+    )
+
+
+def targets_figure(
+    problem: Problem,
+    targets: torch.Tensor | np.ndarray,
+    *,
+    image: np.ndarray | None = None,
+    image_index: int = 0,
+    class_names: Sequence[str] | None = None,
+    unmatched: Mapping[int, str] | None = None,
+    labels: Mapping[int, str] | None = None,
+) -> np.ndarray:
+    """`render_targets` as ``uint8[h, w, 3]`` BGR, before encoding."""
     check_problem(problem)
     t = targets_array(targets)
     base = zoomed(background(problem, image), zoom(problem))
     check_image_index(problem, image_index)
     mine = np.flatnonzero(t[:, 0] == image_index)
     panel = base.copy()
-    drawn = draw_targets(panel, t, mine, {}, class_names)
+    drawn = draw_targets(panel, t, mine, {}, class_names, unmatched=unmatched, labels=labels)
     h, w = problem.img_size
+    lost = sum(1 for k in mine.tolist() if unmatched and k in unmatched)
     lines = [
         f"image {image_index}   {h} x {w} px (H x W)   GT boxes",
-        f"{len(mine)} targets" + (f" ({drawn} drawn)" if drawn < len(mine) else ""),
+        f"{len(mine)} targets"
+        + (f", {lost} without a positive" if lost else "")
+        + (f" ({drawn} drawn)" if drawn < len(mine) else ""),
     ]
-    return encode_png(tile_panels([with_title(panel, lines)], columns=1))
+    return tile_panels([with_title(panel, lines)], columns=1)
+
+
+def original_figure(
+    image: np.ndarray | None,
+    size: tuple[int, int],
+    targets: torch.Tensor | np.ndarray,
+    *,
+    title: Sequence[str] = (),
+    class_names: Sequence[str] | None = None,
+    unmatched: Mapping[int, str] | None = None,
+    labels: Mapping[int, str] | None = None,
+    max_side: int = 1024,
+) -> np.ndarray:
+    """GT boxes on the original image, before any resizing; ``uint8[h, w, 3]`` BGR.
+
+    Args:
+        image: ``uint8[h0, w0, 3]`` BGR, or ``None`` for a grey canvas of ``size``.
+        size: ``(h0, w0)`` of the original image.
+        targets: ``[k, 6]`` (image, class, x, y, w, h), xywh normalized to the original
+            image; every row is drawn.
+        title: up to two lines above the image.
+        class_names, unmatched, labels: as for `render_targets`.
+        max_side: images larger than this are shown shrunk to it (boxes with them).
+    """
+    h0, w0 = (int(v) for v in size)
+    if image is None:
+        image = np.empty((h0, w0, 3), np.uint8)
+        image[:] = BACKGROUND
+    elif image.shape != (h0, w0, 3) or image.dtype != np.uint8:
+        raise ValueError(
+            f"image: expected uint8[{h0}, {w0}, 3], got {image.dtype}{list(image.shape)}"
+        )
+    scale = min(1.0, max_side / max(h0, w0))
+    if scale < 1:
+        shown = (max(1, round(w0 * scale)), max(1, round(h0 * scale)))
+        image = cv2.resize(image, shown, interpolation=cv2.INTER_AREA)
+    panel = np.ascontiguousarray(image).copy()
+    t = targets_array(targets)
+    draw_targets(panel, t, np.arange(len(t)), {}, class_names, unmatched=unmatched, labels=labels)
+    lines = list(title)[:2] or [f"{w0} x {h0} px (W x H)", f"{len(t)} boxes"]
+    return tile_panels([with_title(panel, lines)], columns=1)
 
 
 def draw_targets(
@@ -60,11 +145,16 @@ def draw_targets(
     checks: dict[int, set[str]],
     class_names: Sequence[str] | None,
     stride: int | None = None,
+    unmatched: Mapping[int, str] | None = None,
+    labels: Mapping[int, str] | None = None,
 ) -> int:
     """GT boxes ``(x*W, y*H, w*W, h*H)`` of ``targets[index]`` in class colours, centre dot,
     class label, and a red label under targets named by a violation (``checks`` maps a
-    target row to check ids). Non-finite rows are skipped. Returns the number drawn.
+    target row to check ids); rows in ``unmatched`` dashed yellow, labelled with their
+    reason; ``labels`` replaces a row's label text. Non-finite rows and boxes wholly outside
+    ``img`` are skipped. Returns the number drawn.
     The centre dot shrinks on a fine ``stride`` so that it does not hide the cell."""
+    unmatched, labels = unmatched or {}, labels or {}
     h, w = img.shape[:2]
     radius = 3 if stride is None else int(np.clip(stride // 5, 2, 3))
     index = index[np.isfinite(targets[index]).all(1)][:MAX_TARGETS]
@@ -74,16 +164,25 @@ def draw_targets(
         x0, x1 = np.clip([(x - bw / 2) * w, (x + bw / 2) * w], -w, 2 * w)
         y0, y1 = np.clip([(y - bh / 2) * h, (y + bh / 2) * h], -h, 2 * h)
         cx, cy = np.clip([x * w, y * h], [-w, -h], [2 * w, 2 * h])
+        if x1 < 0 or y1 < 0 or x0 > w or y0 > h:
+            continue  # another region's box (a close-up): its label would stray onto this one
         boxes.append((k, int(c), *(round(float(v)) for v in (x0, y0, x1, y1, cx, cy))))
-    for _, c, x0, y0, x1, y1, cx, cy in boxes:
+    for k, c, x0, y0, x1, y1, cx, cy in boxes:
         colour = class_colour(c)
+        if k in unmatched:
+            hazard_rectangle(img, x0, y0, x1, y1)
+            continue  # no centre dot: the dashes would vanish under it on a tiny box
         cv2.rectangle(img, (x0, y0), (x1, y1), colour, 2, cv2.LINE_AA)
         cv2.circle(img, (cx, cy), radius + 1, (20, 20, 20), -1, cv2.LINE_AA)
         cv2.circle(img, (cx, cy), radius, colour, -1, cv2.LINE_AA)
     for k, c, x0, y0, _, y1, _, _ in boxes:  # labels last: never under another box
         name = class_names[c] if class_names is not None and 0 <= c < len(class_names) else c
         top = y0 - 2 if y0 > 18 else y0 + 18
-        label(img, str(name), x0 - 1, top, class_colour(c))
+        if k in unmatched:  # above the mark, which may be drawn larger than the box
+            top = min(top, (y0 + y1) // 2 - MIN_MARK // 2 - 3) if y0 > 18 else top
+            label(img, labels.get(k, f"{name}: {unmatched[k]}"), x0 - 1, top, UNMATCHED)
+        else:
+            label(img, labels.get(k, str(name)), x0 - 1, top, class_colour(c))
         found = checks.get(k, set())
         if found:
             label(img, "! " + ",".join(sorted(found)), x0 - 1, min(y1 + 16, h - 2), VIOLATION)
