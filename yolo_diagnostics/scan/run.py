@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -66,18 +67,25 @@ class ScanResult:
     skipped: list[Skip]
     seconds: dict[str, float] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def image(self) -> np.ndarray:
-        """``int64[M]`` the image of each target."""
+        """``int64[M]`` the image of each target, ascending."""
         return self.dataset.box_image[self.box]
 
-    @property
+    @cached_property
     def cls(self) -> np.ndarray:
+        """``int64[M]`` the class of each target."""
         return self.dataset.box_class[self.box]
 
-    @property
+    @cached_property
     def unmatched(self) -> np.ndarray:
+        """``bool[M]`` targets without a positive."""
         return self.reason != MATCHED
+
+    def targets_of(self, image: int) -> np.ndarray:
+        """The target indices of ``image`` (``int64[k]``, ascending)."""
+        lo, hi = np.searchsorted(self.image, [image, image + 1])
+        return np.arange(lo, hi)
 
 
 def scan_dataset(

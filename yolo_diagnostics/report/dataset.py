@@ -1,0 +1,166 @@
+"""The dataset scan's HTML report: ``index.html``, a page per image worth a look, figures.
+
+The report is static and opens from disk: Jinja2 templates with autoescaping (no HTML built
+from strings), one stylesheet and one script copied beside it, nothing fetched at view time.
+The table of images travels as JSON inside the index page (escaped by ``tojson``) and is
+drawn by the script, so a hundred thousand images stay fast. Every file name is made from
+numbers (``images/<k>.html``), never from a string of the dataset.
+
+Each image page shows the seed notebook's three views (`views.image_views`) -- GT on the
+original image, GT on the letterboxed network input, the assignment per level, and a close-up
+of the targets without a positive -- with a table of its targets.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import cv2
+import jinja2
+import numpy as np
+
+from ..scan.run import ScanResult
+from ..scan.summary import image_table, worst_images
+from .plots import scan_plots
+from .views import image_views
+
+JPEG_QUALITY = 88
+SKIPPED_LISTED = 1000  # skipped annotations named one by one on the index page
+MEANINGS = {
+    "too-small": "against every anchor it fails only by a side below anchor / anchor_t",
+    "too-large": "against every anchor it fails only by a side above anchor × anchor_t",
+    "aspect": "anything else: too thin for some anchors, too long for others",
+}
+IMAGE_COLUMNS = ("index", "file", "id", "targets", "unmatched", "duplicates", "collisions", "tiny")
+
+_STATIC = Path(__file__).parent / "static"
+
+
+def write_report(
+    result: ScanResult,
+    summary: dict[str, Any],
+    out: Path,
+    *,
+    pages: int = 200,
+    workers: int = 2,
+    command: str = "",
+    progress: Callable[[int], None] | None = None,
+) -> Path:
+    """Write the report of ``result`` into ``out``; returns the path of ``index.html``.
+
+    ``pages`` images get a page (the worst first, see `worst_images`), drawn by ``workers``
+    threads; ``progress(1)`` is called per page written.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "assets").mkdir(exist_ok=True)
+    for asset in ("report.css", "report.js"):
+        shutil.copyfile(_STATIC / asset, out / "assets" / asset)
+    plots = scan_plots(result, out / "plots")
+    table = image_table(result)
+    worst = worst_images(table, pages).tolist()
+    (out / "images").mkdir(exist_ok=True)
+    env = _environment()
+    page = env.get_template("scan/image.html.j2")
+
+    def write_page(rank: int) -> None:
+        _write_page(result, table, worst, rank, out / "images", page, summary)
+        if progress is not None:
+            progress(1)
+
+    with ThreadPoolExecutor(max(workers, 1)) as pool:
+        list(pool.map(write_page, range(len(worst))))
+
+    has_page = np.zeros(result.dataset.num_images, bool)
+    has_page[worst] = True
+    index = out / "index.html"
+    index.write_text(
+        env.get_template("scan/index.html.j2").render(
+            root="",
+            s=summary,
+            plots=plots,
+            meanings=MEANINGS,
+            pages=len(worst),
+            images=_image_rows(result, table, has_page),
+            skipped=result.skipped,
+            skipped_total=len(result.skipped),
+            skipped_limit=SKIPPED_LISTED,
+            command=command,
+        )
+    )
+    return index
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("yolo_diagnostics.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["thousands"] = lambda n: f"{n:,}"
+    env.filters["percent"] = lambda x: "–" if x is None else f"{100 * x:.2f} %"
+    return env
+
+
+def _image_rows(
+    result: ScanResult, table: dict[str, np.ndarray], has_page: np.ndarray
+) -> dict[str, Any]:
+    """The table of images as JSON-able columns and rows (the page's script draws it)."""
+    ds = result.dataset
+    columns = [np.arange(ds.num_images).tolist(), ds.image_files, ds.image_ids]
+    columns += [table[k].tolist() for k in IMAGE_COLUMNS[3:]]
+    return {
+        "columns": [*IMAGE_COLUMNS, "page"],
+        "rows": [list(row) for row in zip(*columns, has_page.tolist())],
+    }
+
+
+def _write_page(
+    result: ScanResult,
+    table: dict[str, np.ndarray],
+    worst: list[int],
+    rank: int,
+    folder: Path,
+    template: jinja2.Template,
+    summary: dict[str, Any],
+) -> None:
+    """One image's page and its views (`image_views`), as JPEG files beside it."""
+    k = worst[rank]
+    views = image_views(result, k)
+    for name, img in views.figures.items():
+        ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        if not ok:  # pragma: no cover - OpenCV fails only on invalid arrays
+            raise RuntimeError(f"cannot encode the {name} view of image {k}")
+        (folder / f"{k}-{name}.jpg").write_bytes(jpg.tobytes())
+    ds, g = result.dataset, result.geometry
+    image = {
+        "index": k,
+        "file": ds.image_files[k],
+        "id": ds.image_ids[k],
+        "size": ds.sizes[k].tolist(),
+        "loaded": g.loaded[k].tolist(),
+        "resized": g.resized[k].tolist(),
+        "pad": g.pad[k].tolist(),
+        "has_pixels": not views.missing,
+        "missing": views.missing,
+        "closeup": views.closeup,
+        **{c: int(table[c][k]) for c in IMAGE_COLUMNS[3:]},
+    }
+    (folder / f"{k}.html").write_text(
+        template.render(
+            root="../",
+            source=summary["source"],
+            image=image,
+            targets=views.targets,
+            levels=result.problem.nl,
+            semantics=result.semantics,
+            input_size=result.problem.img_size,
+            rank=rank,
+            pages=len(worst),
+            previous=worst[rank - 1] if rank > 0 else None,
+            next=worst[rank + 1] if rank + 1 < len(worst) else None,
+        )
+    )
