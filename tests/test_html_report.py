@@ -9,7 +9,6 @@ import html
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from browser import chromium, console_errors
 
 from yolo_diagnostics.render import VIOLATION
 
@@ -155,40 +155,11 @@ def test_nothing_is_rendered_without_html(pytester: pytest.Pytester) -> None:
     assert list((pytester.path / "reports" / "cases").glob("*.json"))  # the case is saved
 
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-
 def test_overlay_loads_in_a_real_browser(failing_report: Path, tmp_path: Path) -> None:
     """Debian's chromium, headless: the overlay image loads and the console is clean."""
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        missing = (
-            "needs Debian's chromium and chromium-driver (the README's test command installs them)"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(missing)  # under CI a browser test that did not run is a failure
-        pytest.skip(missing)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-sync",
-        "--disable-component-update",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
+    with chromium(tmp_path / "profile") as driver:
         driver.get((failing_report / "report.html").as_uri())
         overlay = WebDriverWait(driver, 20).until(
             lambda d: d.execute_script(
@@ -198,7 +169,4 @@ def test_overlay_loads_in_a_real_browser(failing_report: Path, tmp_path: Path) -
             )
         )
         assert overlay[0] >= 480 and overlay[1] >= 480
-        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-        assert errors == []
-    finally:
-        driver.quit()
+        assert console_errors(driver) == []

@@ -202,3 +202,41 @@ def _anchor_tuple(anchors: Sequence[Sequence[Sequence[float]]]) -> AnchorSet:
             pairs.append((float(pair[0]), float(pair[1])))
         levels.append(tuple(pairs))
     return tuple(levels)
+
+
+def anchor_set(spec: str) -> tuple[tuple[int, ...], AnchorSet]:
+    """Strides and pixel anchors from a preset name (see `PRESETS`) or a YOLOv5 model YAML.
+
+    The YAML's ``anchors:`` is a list per level of ``[w1, h1, w2, h2, ...]`` (or of
+    ``[w, h]`` pairs); its levels are P3, P4, ... with strides 8, 16, ... unless the file
+    says ``strides: [...]``. Raises ``ValueError`` naming the file and what is wrong.
+    """
+    if spec in PRESETS:
+        return PRESETS[spec]
+    import yaml  # only for files
+
+    try:
+        with open(spec) as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ValueError(
+            f"anchors {spec!r}: neither a preset ({', '.join(sorted(PRESETS))}) nor a file"
+        ) from None
+    except (OSError, yaml.YAMLError) as error:
+        raise ValueError(f"{spec}: not a readable model YAML: {error}") from None
+    anchors = data.get("anchors") if isinstance(data, dict) else None
+    if isinstance(anchors, int):
+        raise ValueError(
+            f"{spec}: anchors: {anchors} is a count (YOLOv5 computes those anchors by "
+            "AutoAnchor); give the pixel anchors the model trains with"
+        )
+    if not isinstance(anchors, list) or not anchors:
+        raise ValueError(f"{spec}: no 'anchors:' list of levels")
+    levels = []
+    for i, level in enumerate(anchors):
+        flat = [v for item in level for v in (item if isinstance(item, list) else [item])]
+        if len(flat) < 2 or len(flat) % 2 or not all(isinstance(v, numbers.Real) for v in flat):
+            raise ValueError(f"{spec}: anchors level {i} is not a list of w, h pixel pairs")
+        levels.append(tuple(zip(flat[::2], flat[1::2])))
+    strides = data.get("strides", [8 * 2**i for i in range(len(levels))])
+    return _int_tuple(strides, "strides"), _anchor_tuple(levels)

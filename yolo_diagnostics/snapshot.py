@@ -40,8 +40,8 @@ class SnapshotCase:
 
 def snapshot_corpus() -> list[tuple[str, Problem, Tensor]]:
     """The fixed, seeded corpus: the built-in edge-case corpus (its g = 0.5 problems) and the
-    boxes of the fixture photo (the sample dataset's ``grace_hopper.jpg``, 512 x 600 px) letterboxed to
-    two network inputs."""
+    boxes of the fixture photo (the sample dataset's ``grace_hopper.jpg``, 512 x 600 px)
+    letterboxed to two network inputs."""
     cases = [(c.name, c.problem, c.targets) for c in corpus(seed=0) if c.problem.g == 0.5]
     h0, w0 = 600, 512
     boxes = torch.tensor(  # person, tie: centre and size in raw pixels

@@ -112,6 +112,25 @@ class BoxDataset:
         lo, hi = np.searchsorted(self.box_image, [index, index + 1])
         return slice(int(lo), int(hi))
 
+    def subset(self, images: np.ndarray) -> BoxDataset:
+        """Images ``images`` (indices, in that order) with their boxes; what the loader
+        skipped and clipped stays with the whole dataset."""
+        images = np.asarray(images, dtype=np.int64)
+        rows = [np.arange(self.boxes_of(int(k)).start, self.boxes_of(int(k)).stop) for k in images]
+        index = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        return BoxDataset(
+            source=self.source,
+            class_names=self.class_names,
+            image_files=[self.image_files[k] for k in images],
+            image_ids=[self.image_ids[k] for k in images],
+            sizes=self.sizes[images],
+            box_image=np.repeat(np.arange(len(images)), [len(r) for r in rows]).astype(np.int64),
+            box_class=self.box_class[index],
+            boxes=self.boxes[index],
+            box_ids=self.box_ids[index],
+            image_root=self.image_root,
+        )
+
     def pixel_boxes(self, rows: slice | np.ndarray) -> np.ndarray:
         """``float64[k, 4]`` ``(x0, y0, x1, y1)`` in original pixels of the given rows."""
         xywh = self.boxes[rows].astype(np.float64)

@@ -37,24 +37,29 @@ def load_yolo(
     source: str | Path,
     *,
     split: str = "train",
+    names: tuple[str, ...] | None = None,
     workers: int = 8,
     progress: Callable[[int], None] | None = None,
 ) -> BoxDataset:
-    """Load a YOLO-format dataset folder or YOLOv5 data YAML (its ``split``).
+    """Load a YOLO-format dataset folder, YOLOv5 data YAML (its ``split``) or one image.
 
+    ``names`` are the class names when the source does not give them (a data YAML does).
     Image sizes are read from the file headers by ``workers`` threads; ``progress(k)`` is
     called as ``k`` more images are done. Raises ``ValueError`` naming the file and what is
     wrong when the source is not a dataset or an image cannot be read.
     """
     source = Path(source)
     if source.is_dir():
-        root, names = source, None
-        files = _images_in(source / "images", source)
+        root, files = source, _images_in(source / "images", source)
+    elif source.suffix.lower() in IMAGE_SUFFIXES:
+        root, files = source.parent, [source]
     elif source.suffix in (".yaml", ".yml"):
         root, entries, names = _data_yaml(source, split)
         files = [f for entry in entries for f in _images_of(entry, source)]
     else:
-        raise ValueError(f"{source}: expected a dataset folder (images/, labels/) or a data YAML")
+        raise ValueError(
+            f"{source}: expected a dataset folder (images/, labels/), a data YAML or an image"
+        )
     if not files:
         raise ValueError(f"{source}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
 
@@ -152,14 +157,25 @@ def _parse(fields: list[str]) -> tuple[float, np.ndarray] | None:
     return None
 
 
-def _data_yaml(path: Path, split: str) -> tuple[Path, list[Path], tuple[str, ...]]:
-    """The dataset root, the split's entries and the class names of a data YAML."""
+def class_names_of(path: str | Path) -> tuple[str, ...]:
+    """The class names of a YOLOv5 data YAML."""
+    path = Path(path)
+    return _names(path, _read_yaml(path))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as error:
         raise ValueError(f"{path}: not a readable data YAML: {error}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: not a data YAML, the top level is not a mapping")
+    return data
+
+
+def _data_yaml(path: Path, split: str) -> tuple[Path, list[Path], tuple[str, ...]]:
+    """The dataset root, the split's entries and the class names of a data YAML."""
+    data = _read_yaml(path)
     root = Path(data.get("path") or ".")
     root = root if root.is_absolute() else path.parent / root
     if split not in data or not data[split]:

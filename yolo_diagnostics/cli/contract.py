@@ -1,34 +1,20 @@
-"""Command line: ``yolo-diagnostics check | invariants``."""
+"""Commands for loss code: ``check``, ``bench``, ``snapshot``, ``invariants``, and the case
+replay of ``show``."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 
-from .assigners import DEFAULT_ASSIGNER, load_factory
-from .devices import resolve_devices
+from ..assigners import load_factory
+from ..devices import resolve_devices
+from .common import assigner_and_device
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.run(args)
-    except ValueError as error:  # bad input from the user: one line, no traceback
-        parser.exit(2, f"yolo-diagnostics: error: {error}\n")
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="yolo-diagnostics",
-        description="Diagnostics for the anchor-target assignment (build_targets) of YOLO.",
-    )
-    sub = parser.add_subparsers(required=True, metavar="COMMAND")
-
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register the loss-code commands on the subcommand parser ``sub``."""
     run = sub.add_parser(
         "check",
         help="run an assigner over the built-in edge-case corpus and check every invariant",
@@ -36,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
         "boxes, empty batches on P5, P6, YOLOv7 and a tiny grid), check every single-call "
         "invariant and diff the output with the reference. Exit 1 on a failing finding.",
     )
-    _assigner_and_device(run)
+    assigner_and_device(run)
     run.add_argument(
         "--reference-semantics",
         choices=("yolov5", "strict", "none"),
@@ -60,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the contract's properties on an assigner (check_assigner) and print, "
         "per property, the examples run, the seconds taken and examples per second.",
     )
-    _assigner_and_device(bench)
+    assigner_and_device(bench)
     bench.add_argument(
         "--profile",
         choices=("dev", "ci", "thorough"),
@@ -76,49 +62,19 @@ def _parser() -> argparse.ArgumentParser:
         "the fixture photo's boxes) in a diffable text file; the contract's --golden FILE "
         "then fails on any changed row.",
     )
-    _assigner_and_device(snap)
+    assigner_and_device(snap)
     snap.add_argument("--out", type=Path, required=True, help="the snapshot file to write")
     snap.set_defaults(run=_snapshot)
 
-    show = sub.add_parser(
-        "show",
-        help="replay a saved failing case: run its check again and render the overlay",
-        description="Replay a case file saved by the contract (reports/cases/*.json): run "
-        "the failing property again on the assigner, print what fails, write the overlay. "
-        "Exit 1 while the case still fails, 0 once it passes.",
-    )
-    show.add_argument("case", type=Path, help="a case file")
-    show.add_argument(
-        "--assigner",
-        default=None,
-        metavar="MODULE:FACTORY",
-        help="assigner to replay with (default: the case file's)",
-    )
-    show.add_argument(
-        "--out", type=Path, default=None, help="overlay PNG (default: reports/<case name>.png)"
-    )
-    show.set_defaults(run=_show)
-
     table = sub.add_parser("invariants", help="list the invariants, their severity and meaning")
     table.set_defaults(run=_invariants)
-    return parser
-
-
-def _assigner_and_device(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--assigner",
-        default=DEFAULT_ASSIGNER,
-        metavar="MODULE:FACTORY",
-        help=f"assigner factory (default: {DEFAULT_ASSIGNER})",
-    )
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
 
 
 def _check(args: argparse.Namespace) -> int:
     import torch
 
-    from .corpus import corpus
-    from .diagnose import run_corpus
+    from ..corpus import corpus
+    from ..diagnose import run_corpus
 
     (device,) = resolve_devices([args.device])
     factory = load_factory(args.assigner)
@@ -176,8 +132,8 @@ def _bench(args: argparse.Namespace) -> int:
 
     import torch
 
-    from .contract.properties import PROPERTIES
-    from .contract.runner import check_assigner
+    from ..contract.properties import PROPERTIES
+    from ..contract.runner import check_assigner
 
     (device,) = resolve_devices([args.device])
     print(
@@ -207,7 +163,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _snapshot(args: argparse.Namespace) -> int:
-    from .snapshot import record, write
+    from ..snapshot import record, write
 
     (device,) = resolve_devices([args.device])
     cases = record(load_factory(args.assigner), device)
@@ -217,10 +173,11 @@ def _snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show(args: argparse.Namespace) -> int:
-    from .contract.cases import case_from_data
-    from .contract.properties import PROPERTIES, ContractFailure, ContractOptions
-    from .report.contract import load_case, overlay
+def replay_case(args: argparse.Namespace) -> int:
+    """``show CASE.json``: run a saved failing case again and draw its overlay."""
+    from ..contract.cases import case_from_data
+    from ..contract.properties import PROPERTIES, ContractFailure, ContractOptions
+    from ..report.contract import load_case, overlay
 
     content = load_case(args.case)
     spec = args.assigner or content["assigner"]
@@ -259,13 +216,9 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _invariants(args: argparse.Namespace) -> int:
-    from .invariants import INVARIANTS
+    from ..invariants import INVARIANTS
 
     for inv in INVARIANTS.values():
         scope = "one call" if inv.single_call else "several calls"
         print(f"{inv.id:<17} {inv.severity:<5} {scope:<13} {inv.meaning}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

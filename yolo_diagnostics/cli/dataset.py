@@ -1,0 +1,307 @@
+"""Commands for datasets: ``scan``, ``synth``, and the image views of ``show``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from ..devices import resolve_devices
+from . import common
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``scan`` and ``synth`` on the subcommand parser ``sub``."""
+    scan = sub.add_parser(
+        "scan",
+        help="scan a dataset: which boxes get no positive and why, per level, per image; "
+        "an HTML report",
+        description="Run every box of a COCO or YOLO dataset through YOLOv5's input pipeline "
+        "(no augmentation) and the reference assignment; write a JSON summary and a "
+        "browsable HTML report. With no dataset, scans the bundled sample.",
+    )
+    dataset_options(scan)
+    scan.add_argument(
+        "--scale-aug",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="YOLOv5's hyp.scale: also report recall with boxes x(1-S) and x(1+S) (default 0.5)",
+    )
+    scan.add_argument(
+        "--out",
+        type=Path,
+        default=Path("reports/scan"),
+        help="report folder (default: reports/scan)",
+    )
+    scan.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also write the JSON summary here (it is always in the report folder)",
+    )
+    scan.add_argument(
+        "--pages",
+        type=int,
+        default=200,
+        metavar="N",
+        help="per-image pages for the N images most worth a look (default 200)",
+    )
+    scan.add_argument(
+        "--fail-under-bpr",
+        type=float,
+        default=None,
+        metavar="X",
+        help="exit 1 when the realized recall is below X (a CI gate)",
+    )
+    scan.add_argument(
+        "--workers",
+        type=int,
+        default=min(8, os.cpu_count() or 1),
+        metavar="N",
+        help="threads reading image headers and drawing pages",
+    )
+    scan.set_defaults(run=_scan)
+
+    synth = sub.add_parser(
+        "synth",
+        help="write a synthetic COCO-like dataset (for scale tests)",
+        description="Write a deterministic COCO instances JSON with COCO-like image and box "
+        "sizes (41 %% small, 34 %% medium, 24 %% large by area) and no image files.",
+    )
+    synth.add_argument("--images", type=int, default=100_000, help="images (default 100000)")
+    synth.add_argument("--boxes", type=int, default=1_000_000, help="boxes (default 1000000)")
+    synth.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    synth.add_argument("--out", type=Path, required=True, help="the JSON file to write")
+    synth.set_defaults(run=_synth)
+
+
+def dataset_options(parser: argparse.ArgumentParser, *, show: bool = False) -> None:
+    """The dataset and problem options ``scan`` and ``show`` share."""
+    group = parser.add_argument_group("dataset")
+    group.add_argument("--coco", type=Path, metavar="ANN.json", help="a COCO instances JSON")
+    group.add_argument(
+        "--images",
+        type=Path,
+        metavar="DIR",
+        help="the folder of the COCO file's images (for the per-image views)",
+    )
+    if show:
+        group.add_argument("--image-id", metavar="N", help="the COCO image id to show")
+        group.add_argument(
+            "--yolo",
+            type=Path,
+            metavar="IMAGE",
+            help="an image of a YOLO dataset (its labels/ file beside images/)",
+        )
+        group.add_argument(
+            "--names",
+            type=Path,
+            metavar="data.yaml",
+            help="class names for --yolo, from a YOLOv5 data YAML",
+        )
+    else:
+        group.add_argument(
+            "--yolo",
+            type=Path,
+            metavar="DIR|data.yaml",
+            help="a YOLO dataset folder (images/, labels/) or a YOLOv5 data YAML",
+        )
+        group.add_argument("--split", default="train", help="the data YAML's split (train)")
+    group = parser.add_argument_group("assignment")
+    group.add_argument(
+        "--img-size",
+        type=int,
+        nargs="+",
+        default=[640],
+        metavar="PX",
+        help="network input: S (square) or H W (default 640)",
+    )
+    group.add_argument(
+        "--anchors",
+        default="yolov5-p5",
+        metavar="PRESET|FILE",
+        help="a Problem preset (yolov5-p5, yolov5-p6, yolov3, yolov7) or a "
+        "YOLOv5 model YAML with anchors: (default yolov5-p5)",
+    )
+    group.add_argument("--anchor-t", type=float, default=4.0, help="anchor_t (default 4.0)")
+    group.add_argument(
+        "--semantics",
+        choices=("yolov5", "strict"),
+        default="yolov5",
+        help="the reference's semantics (default yolov5)",
+    )
+    common.device(group)
+
+
+def problem_of(args: argparse.Namespace):
+    """The `Problem` the options describe."""
+    from ..problem import Problem, anchor_set
+
+    if len(args.img_size) not in (1, 2):
+        raise ValueError(f"--img-size: expected S or H W, got {args.img_size}")
+    size = tuple(args.img_size) * (3 - len(args.img_size))
+    strides, anchors = anchor_set(args.anchors)
+    return Problem(img_size=size, strides=strides, anchors=anchors, anchor_t=args.anchor_t)
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from ..report.dataset import write_report
+    from ..scan import scan_dataset, summary
+
+    (device,) = resolve_devices([args.device])
+    problem = problem_of(args)
+    if args.pages < 0 or args.workers < 1:
+        raise ValueError("--pages must be >= 0 and --workers >= 1")
+    start = time.perf_counter()
+    dataset = _load(args)
+    load = time.perf_counter() - start
+    print(
+        f"yolo-diagnostics scan: {dataset.source}: {dataset.num_images:,} images, "
+        f"{dataset.num_boxes:,} boxes; input {problem.img_size[0]}x{problem.img_size[1]}, "
+        f"anchors {args.anchors}, anchor_t {problem.anchor_t:g}, {args.semantics} semantics, "
+        f"{device}"
+    )
+    with _bar(dataset.num_boxes, "assigning", "targets") as bar:
+        result = scan_dataset(
+            dataset,
+            problem,
+            semantics=args.semantics,
+            scale_aug=args.scale_aug,
+            device=device,
+            progress=bar.update,
+        )
+    result.seconds = {"load": load, **result.seconds}
+    s = summary(result)
+    start = time.perf_counter()
+    with _bar(min(args.pages, dataset.num_images), "pages", "pages") as bar:
+        index = write_report(
+            result,
+            s,
+            args.out,
+            pages=args.pages,
+            workers=args.workers,
+            command=" ".join(["yolo-diagnostics", *args.argv]),
+            progress=bar.update,
+        )
+    s["seconds"]["report"] = round(time.perf_counter() - start, 3)
+    text = json.dumps(s, indent=1)
+    for path in (args.out / "summary.json", args.json):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    _print_summary(s, index, args)
+    bpr = s["bpr_realized"]
+    if args.fail_under_bpr is not None and (bpr is None or bpr < args.fail_under_bpr):
+        print(f"FAIL: bpr_realized {bpr} is below --fail-under-bpr {args.fail_under_bpr}")
+        return 1
+    return 0
+
+
+def _load(args: argparse.Namespace, *, names: tuple[str, ...] | None = None):
+    """The dataset the options name; the bundled sample when they name none."""
+    from ..data import load_coco, load_yolo
+    from ..data.sample import SAMPLE_COCO, SAMPLE_IMAGES
+
+    if args.coco is not None and args.yolo is not None:
+        raise ValueError("give --coco or --yolo, not both")
+    if args.coco is not None:
+        return load_coco(args.coco, args.images)
+    if args.yolo is not None:
+        with _bar(None, "reading image headers", "images") as bar:
+            return load_yolo(
+                args.yolo,
+                split=getattr(args, "split", "train"),
+                names=names,
+                workers=getattr(args, "workers", 8),
+                progress=bar.update,
+            )
+    return load_coco(SAMPLE_COCO, SAMPLE_IMAGES)
+
+
+def _print_summary(s: dict[str, Any], index: Path, args: argparse.Namespace) -> None:
+    skipped = ", ".join(f"{reason}: {n:,}" for reason, n in s["skipped_annotations"].items())
+    reasons = ", ".join(f"{reason} {n:,}" for reason, n in s["unmatched_by_reason"].items())
+    scales = ", ".join(f"{f}x {_fmt(v)}" for f, v in s["bpr_by_scale"].items())
+    seconds = ", ".join(f"{phase} {v:.2f} s" for phase, v in s["seconds"].items())
+    print(f"targets {s['targets']:,}" + (f" ({skipped} skipped)" if skipped else ""))
+    print(f"unmatched {s['unmatched_targets']:,} ({reasons}); tiny {s['tiny_targets']:,}")
+    print(
+        f"bpr_realized {_fmt(s['bpr_realized'])}, bpr_autoanchor {_fmt(s['bpr_autoanchor'])}, "
+        f"anchors_per_target {_fmt(s['anchors_per_target'])}; at box scale {scales}"
+    )
+    print(
+        f"positives per level {s['positives_per_level']}; duplicates {s['duplicates']:,}; "
+        f"collisions {s['collisions']:,}"
+    )
+    print(f"time: {seconds}")
+    print(f"report: {index}  (open {index.resolve().as_uri()} in a browser)")
+    print(f"summary: {args.out / 'summary.json'}" + (f", {args.json}" if args.json else ""))
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.4f}"
+
+
+def show_image(args: argparse.Namespace) -> int:
+    """``show --coco ANN.json --image-id N`` / ``show --yolo IMAGE``: the seed notebook's
+    views of one image, as PNG files."""
+    from ..data.yolo import class_names_of
+    from ..render.panels import encode_png
+    from ..report.views import image_views
+    from ..scan import scan_dataset
+
+    (device,) = resolve_devices([args.device])
+    problem = problem_of(args)
+    if args.coco is not None:
+        if args.image_id is None:
+            raise ValueError("show --coco needs --image-id")
+        dataset = _load(args)
+        ids = [str(i) for i in dataset.image_ids]
+        if args.image_id not in ids:
+            raise ValueError(f"{args.coco}: no image with id {args.image_id}")
+        dataset = dataset.subset([ids.index(args.image_id)])
+    else:
+        if args.yolo is None:
+            raise ValueError(
+                "show needs a case file, --coco ANN.json --image-id N, or --yolo IMAGE"
+            )
+        names = None if args.names is None else class_names_of(args.names)
+        dataset = _load(args, names=names)
+    result = scan_dataset(dataset, problem, semantics=args.semantics, device=device)
+    views = image_views(result, 0)
+    out = args.out or Path("reports/show")
+    out.mkdir(parents=True, exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(dataset.image_files[0]).stem)[:80] or "image"
+    print(f"{dataset.image_files[0]} (id {dataset.image_ids[0]}): {len(views.targets)} targets")
+    for j, t in enumerate(views.targets):
+        fate = f"no positive: {t['reason']}" if t["reason"] else f"positives {t['positives']}"
+        w, h = t["input_wh"]
+        print(f"  {j:3d} {t['name']:<16} {w:7.1f} x {h:6.1f} px at the input  {fate}")
+    for name, figure in views.figures.items():
+        path = out / f"{stem}-{name}.png"
+        path.write_bytes(encode_png(figure))
+        print(f"{name}: {path}")
+    if views.missing:
+        print(f"note: {views.missing}; the views are drawn on a grey canvas")
+    return 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from ..data.synthetic import write_synthetic_coco
+
+    path = write_synthetic_coco(args.out, args.images, args.boxes, args.seed)
+    print(f"synthetic COCO dataset: {args.images:,} images, {args.boxes:,} boxes -> {path}")
+    return 0
+
+
+def _bar(total: int | None, desc: str, unit: str) -> tqdm:
+    """A progress bar on stderr, shown only on a terminal."""
+    return tqdm(total=total, desc=desc, unit=f" {unit}", disable=None, leave=False)
