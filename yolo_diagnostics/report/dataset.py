@@ -28,7 +28,7 @@ from ..scan.summary import image_table, worst_images
 from .plots import scan_plots
 from .views import image_views
 
-JPEG_QUALITY = 88
+JPEG_QUALITY = 82  # the views of a 200-page report of dense images stay near 100 MB
 SKIPPED_LISTED = 1000  # skipped annotations named one by one on the index page
 MEANINGS = {
     "too-small": "against every anchor it fails only by a side below anchor / anchor_t",
