@@ -86,7 +86,7 @@ def test_fail_under_bpr_is_a_ci_gate(tmp_path: Path, capsys) -> None:
     assert main([*args, "--fail-under-bpr", "0.75"]) == 0  # 25 / 33 = 0.758
     capsys.readouterr()
     assert main([*args, "--fail-under-bpr", "0.76"]) == 1
-    assert "FAIL: bpr_realized 0.7575757575757576 is below --fail-under-bpr 0.76" in (
+    assert "FAIL: bpr_realized 0.7575757575757576, below --fail-under-bpr 0.76" in (
         capsys.readouterr().out
     )
 

@@ -200,7 +200,8 @@ def _scan(args: argparse.Namespace) -> int:
     _print_summary(s, index, args)
     bpr = s["bpr_realized"]
     if args.fail_under_bpr is not None and (bpr is None or bpr < args.fail_under_bpr):
-        print(f"FAIL: bpr_realized {bpr} is below --fail-under-bpr {args.fail_under_bpr}")
+        got = "undefined (no targets)" if bpr is None else f"{bpr}, below"
+        print(f"FAIL: bpr_realized {got} --fail-under-bpr {args.fail_under_bpr}")
         return 1
     return 0
 
