@@ -1,4 +1,5 @@
-"""The assignment figure: `render_assignment`, one panel per pyramid level (or level x anchor).
+"""The assignment figure: `assignment_figure` (`render_assignment` as PNG), one panel per
+pyramid level (or level x anchor).
 
 Each panel is drawn by `levels.draw_level` with the GT boxes of `targets` on top; the
 panels tile with a `legend` strip below. `layout_size` gives the figure's size in advance.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,6 +26,13 @@ from .targets import draw_targets
 
 
 def render_assignment(
+    problem: Problem, targets: torch.Tensor | np.ndarray, assignment: Assignment, **options: Any
+) -> bytes:
+    """`assignment_figure` (same arguments) encoded as PNG bytes."""
+    return encode_png(assignment_figure(problem, targets, assignment, **options))
+
+
+def assignment_figure(
     problem: Problem,
     targets: torch.Tensor | np.ndarray,
     assignment: Assignment,
@@ -36,8 +45,8 @@ def render_assignment(
     class_names: Sequence[str] | None = None,
     unmatched: Mapping[int, str] | None = None,
     labels: Mapping[int, str] | None = None,
-) -> bytes:
-    """The anchor assignment of one image, one panel per level; PNG bytes.
+) -> np.ndarray:
+    """The anchor assignment of one image, one panel per level; ``uint8[h, w, 3]`` BGR.
 
     Each panel (``H x W``, at network resolution) shows the level's grid, the GT boxes, the
     assigned cells and the anchor box at each of them:
@@ -74,43 +83,10 @@ def render_assignment(
         labels: text drawn on a target row instead of its class name (and reason).
 
     Returns:
-        A PNG (`assignment_figure` encoded): panels of ``(TITLE_H + H) x W`` tiled in
-        ``columns`` columns (2, or ``na`` with ``per_anchor``) with `PAD` pixels around and
-        between them, then a legend strip of ``rows * LEGEND_ROW_H + PAD`` pixels (see
-        `layout_size`).
+        Panels of ``(TITLE_H + H) x W`` tiled in ``columns`` columns (2, or ``na`` with
+        ``per_anchor``) with `PAD` pixels around and between them, then a legend strip of
+        ``rows * LEGEND_ROW_H + PAD`` pixels (see `layout_size`).
     """
-    return encode_png(
-        assignment_figure(
-            problem,
-            targets,
-            assignment,
-            image=image,
-            violations=violations,
-            diff=diff,
-            image_index=image_index,
-            per_anchor=per_anchor,
-            class_names=class_names,
-            unmatched=unmatched,
-            labels=labels,
-        )
-    )
-
-
-def assignment_figure(
-    problem: Problem,
-    targets: torch.Tensor | np.ndarray,
-    assignment: Assignment,
-    *,
-    image: np.ndarray | None = None,
-    violations: Iterable[Violation] = (),
-    diff: Diff | None = None,
-    image_index: int = 0,
-    per_anchor: bool = False,
-    class_names: Sequence[str] | None = None,
-    unmatched: Mapping[int, str] | None = None,
-    labels: Mapping[int, str] | None = None,
-) -> np.ndarray:
-    """`render_assignment` as ``uint8[h, w, 3]`` BGR, before encoding."""
     check_problem(problem)
     t = targets_array(targets)
     if not isinstance(assignment, Assignment):

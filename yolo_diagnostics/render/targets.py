@@ -8,6 +8,7 @@ and black on every view, labelled with its reason.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -29,7 +30,12 @@ from .style import (
 MAX_TARGETS = 1000  # GT boxes per image
 
 
-def render_targets(
+def render_targets(problem: Problem, targets: torch.Tensor | np.ndarray, **options: Any) -> bytes:
+    """`targets_figure` (same arguments) encoded as PNG bytes."""
+    return encode_png(targets_figure(problem, targets, **options))
+
+
+def targets_figure(
     problem: Problem,
     targets: torch.Tensor | np.ndarray,
     *,
@@ -38,8 +44,8 @@ def render_targets(
     class_names: Sequence[str] | None = None,
     unmatched: Mapping[int, str] | None = None,
     labels: Mapping[int, str] | None = None,
-) -> bytes:
-    """GT boxes of one image, drawn at network resolution; PNG bytes.
+) -> np.ndarray:
+    """GT boxes of one image, drawn at network resolution; ``uint8[h, w, 3]`` BGR.
 
     Args:
         problem: gives the network input ``(H, W)``.
@@ -53,32 +59,8 @@ def render_targets(
         labels: text drawn on a target row instead of its class name (and reason).
 
     Returns:
-        A PNG of ``(PAD + TITLE_H + H + PAD) x (PAD + W + PAD)`` pixels (`targets_figure`).
+        ``(PAD + TITLE_H + H + PAD) x (PAD + W + PAD)`` pixels.
     """
-    return encode_png(
-        targets_figure(
-            problem,
-            targets,
-            image=image,
-            image_index=image_index,
-            class_names=class_names,
-            unmatched=unmatched,
-            labels=labels,
-        )
-    )
-
-
-def targets_figure(
-    problem: Problem,
-    targets: torch.Tensor | np.ndarray,
-    *,
-    image: np.ndarray | None = None,
-    image_index: int = 0,
-    class_names: Sequence[str] | None = None,
-    unmatched: Mapping[int, str] | None = None,
-    labels: Mapping[int, str] | None = None,
-) -> np.ndarray:
-    """`render_targets` as ``uint8[h, w, 3]`` BGR, before encoding."""
     check_problem(problem)
     t = targets_array(targets)
     base = zoomed(background(problem, image), zoom(problem))
