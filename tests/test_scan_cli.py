@@ -81,6 +81,17 @@ def test_yolo_format_gives_the_same_figures(tmp_path: Path, capsys) -> None:
     assert b["skipped_annotations"] == {}  # YOLOv5's labels leave the crowd boxes out
 
 
+def test_a_second_scan_replaces_the_first_ones_pages(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "r"
+    assert main(["scan", "--out", str(out), "--pages", "8"]) == 0
+    (out / "images" / "notes.txt").write_text("mine")  # not the report's: left alone
+    assert main(["scan", "--out", str(out), "--pages", "2"]) == 0
+    left = sorted(p.name for p in (out / "images").iterdir())
+    pages = [p for p in left if p.endswith(".html")]
+    assert pages == ["6.html", "7.html"] and "notes.txt" in left  # china, bus_crop
+    assert len(left) == 2 + 2 * 4 + 1  # two pages with four views each (both have close-ups)
+
+
 def test_fail_under_bpr_is_a_ci_gate(tmp_path: Path, capsys) -> None:
     args = ["scan", "--pages", "0", "--out", str(tmp_path)]
     assert main([*args, "--fail-under-bpr", "0.75"]) == 0  # 25 / 33 = 0.758

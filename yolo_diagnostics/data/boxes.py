@@ -54,7 +54,7 @@ class BoxDataset:
             (to half a pixel).
         box_ids: ``int64[M]`` the annotation id (COCO) or line number (YOLO) of each box.
         image_root: folder of the image files; ``None`` when only statistics are possible.
-        skipped: annotations left out, in source order.
+        skipped: annotations left out, with their reasons.
         clipped: boxes that reached outside their image and were clipped to it.
     """
 

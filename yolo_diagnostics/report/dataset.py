@@ -13,6 +13,7 @@ of the targets without a positive -- with a table of its targets.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -63,6 +64,9 @@ def write_report(
     table = image_table(result)
     worst = worst_images(table, pages).tolist()
     (out / "images").mkdir(exist_ok=True)
+    for old in (out / "images").iterdir():  # an earlier scan's pages, named as ours are
+        if re.fullmatch(r"\d+(\.html|-(original|input|assignment|closeup)\.jpg)", old.name):
+            old.unlink()
     env = _environment()
     page = env.get_template("scan/image.html.j2")
 
