@@ -133,10 +133,8 @@ class BoxDataset:
 
     def pixel_boxes(self, rows: slice | np.ndarray) -> np.ndarray:
         """``float64[k, 4]`` ``(x0, y0, x1, y1)`` in original pixels of the given rows."""
-        xywh = self.boxes[rows].astype(np.float64)
         h0, w0 = self.sizes[self.box_image[rows]].T.astype(np.float64)
-        x, y, w, h = xywh.T
-        return np.stack(((x - w / 2) * w0, (y - h / 2) * h0, (x + w / 2) * w0, (y + h / 2) * h0), 1)
+        return xywh_to_corners(self.boxes[rows]) * np.stack((w0, h0, w0, h0), 1)
 
 
 def clip_to_image(xyxy: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -154,6 +152,12 @@ def clip_to_image(xyxy: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.n
     beyond = ((xyxy < -slack) | (xyxy > 1 + slack)).any(1)
     empty = (inside[:, 2] <= inside[:, 0]) | (inside[:, 3] <= inside[:, 1])
     return np.where(beyond[:, None], inside, xyxy), beyond & ~empty, empty
+
+
+def xywh_to_corners(xywh: np.ndarray) -> np.ndarray:
+    """Centre and size ``[M, 4]`` -> ``float64[M, 4]`` corners ``(x0, y0, x1, y1)``."""
+    x, y, w, h = xywh.astype(np.float64).T
+    return np.stack((x - w / 2, y - h / 2, x + w / 2, y + h / 2), 1)
 
 
 def corners_to_xywh(xyxy: np.ndarray) -> np.ndarray:

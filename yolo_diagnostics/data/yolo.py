@@ -29,6 +29,7 @@ from .boxes import (
     Skip,
     clip_to_image,
     corners_to_xywh,
+    xywh_to_corners,
 )
 from .imagesize import IMAGE_SUFFIXES, image_sizes
 
@@ -71,16 +72,7 @@ def load_yolo(
     table = np.concatenate(rows) if rows else np.zeros((0, 7))
     box_image, box_class, line = (table[:, c].astype(np.int64) for c in (0, 1, 2))
     xywh = table[:, 3:7].astype(np.float32)
-    corners = np.stack(
-        (
-            xywh[:, 0].astype(np.float64) - xywh[:, 2] / 2,
-            xywh[:, 1].astype(np.float64) - xywh[:, 3] / 2,
-            xywh[:, 0].astype(np.float64) + xywh[:, 2] / 2,
-            xywh[:, 1].astype(np.float64) + xywh[:, 3] / 2,
-        ),
-        1,
-    )
-    inside, clipped, outside = clip_to_image(corners, sizes[box_image])
+    inside, clipped, outside = clip_to_image(xywh_to_corners(xywh), sizes[box_image])
     for i in np.flatnonzero(outside):
         skipped.append(Skip(OUTSIDE, _where(_label_path(files[box_image[i]]), int(line[i]))))
     # labels inside their image stay as read, bit for bit; clipped ones are recomputed
