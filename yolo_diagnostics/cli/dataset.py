@@ -107,6 +107,7 @@ def dataset_options(parser: argparse.ArgumentParser, *, show: bool = False) -> N
             metavar="data.yaml",
             help="class names for --yolo, from a YOLOv5 data YAML",
         )
+        parser.set_defaults(split="train", workers=1)  # one image: no split, no threads
     else:
         group.add_argument(
             "--yolo",
@@ -219,9 +220,9 @@ def _load(args: argparse.Namespace, *, names: tuple[str, ...] | None = None):
         with _bar(None, "reading image headers", "images") as bar:
             return load_yolo(
                 args.yolo,
-                split=getattr(args, "split", "train"),
+                split=args.split,
                 names=names,
-                workers=getattr(args, "workers", 8),
+                workers=args.workers,
                 progress=bar.update,
             )
     return load_coco(SAMPLE_COCO, SAMPLE_IMAGES)
