@@ -24,8 +24,9 @@ The neighbour bias ``g`` comes from the problem: 0.5 is YOLOv5's 3-positive rule
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor
@@ -52,90 +53,88 @@ def assign(
 
     Runs on ``targets.device``. Float columns are computed in
     ``promote_types(targets.dtype, float32)``, as YOLOv5 does. ``feature_shapes`` (per level
-    ``(ny, nx)``) defaults to the problem's. Raises ``ValueError`` on invalid targets.
+    ``(ny, nx)``) defaults to the problem's. Rows come level by level, in YOLOv5's order.
+    Raises ``ValueError`` on invalid targets.
     """
     if semantics not in SEMANTICS:
         raise ValueError(f"semantics: expected one of {SEMANTICS}, got {semantics!r}")
     validate_targets(problem, targets)
     shapes = problem.feature_shapes if feature_shapes is None else tuple(feature_shapes)
-    anchors = problem.anchors_grid(targets.device)
-    levels = [
-        _assign_level(problem, targets, anchors[i], i, ny, nx, semantics)
-        for i, (ny, nx) in enumerate(shapes)
-    ]
-    return Assignment(
-        **{
-            name: torch.cat([getattr(level, name) for level in levels])
-            for name in (
-                "level",
-                "image",
-                "anchor",
-                "gj",
-                "gi",
-                "cls",
-                "tbox",
-                "anch",
-                "target",
-                "offset",
-            )
-        },
-        num_levels=len(shapes),
+    return _assign(problem, targets, semantics, shapes)
+
+
+class _Constants(NamedTuple):
+    """A problem's small tensors on one device, made once: YOLOv5 makes them per call."""
+
+    gain: Tensor  # [nl, 4] float32 (nx, ny, nx, ny)
+    last: Tensor  # [nl, 2] int64 (nx - 1, ny - 1): the clamp
+    anchors: Tensor  # [nl, na, 2] float32, grid units
+    off: Tensor  # [5, 2] float32, _OFF * g
+    step: Tensor  # [5, 2] int64, _OFF
+
+
+@functools.lru_cache(maxsize=64)
+def _constants(problem: Problem, shapes: tuple[tuple[int, int], ...], device: str) -> _Constants:
+    size = torch.tensor([(nx, ny) for ny, nx in shapes], device=device)
+    step = torch.tensor(_OFF, device=device)
+    return _Constants(
+        gain=size.repeat(1, 2).float(),
+        last=size - 1,
+        anchors=problem.anchors_grid(device),
+        off=step.float() * problem.g,
+        step=step,
     )
 
 
-def _assign_level(
-    problem: Problem,
-    targets: Tensor,
-    anchors: Tensor,
-    level: int,
-    ny: int,
-    nx: int,
-    semantics: str,
+def _assign(
+    problem: Problem, targets: Tensor, semantics: str, shapes: tuple[tuple[int, int], ...]
 ) -> Assignment:
-    """One level: ratio filter, then centre and neighbour cells, in YOLOv5's row order."""
-    device = targets.device
+    """Every level at once: one ``[nl, 5, na, nt]`` mask of (level, offset kind, anchor,
+    target), whose ``nonzero`` lists the rows in YOLOv5's order (level, then offset kind,
+    then anchor, then target) with their provenance. YOLOv5's per-level float expressions
+    are evaluated on the same operands, so the values are bit for bit its own.
+    """
+    const = _constants(problem, shapes, str(targets.device))
     g = problem.g
-    gain = torch.tensor([nx, ny, nx, ny], dtype=torch.float32, device=device)
-    txywh = targets[:, 2:6] * gain  # the dtype promotion of YOLOv5's `targets * gain`
-
-    r = txywh[None, :, 2:4] / anchors[:, None]  # wh ratio, [na, nt, 2]
-    keep = torch.max(r, 1 / r).max(2)[0] < problem.anchor_t
-    a, t = keep.nonzero(as_tuple=True)  # anchor-major, like t[j] on targets.repeat(na, 1, 1)
-    gxy, gwh = txywh[t, 0:2], txywh[t, 2:4]
-
+    txywh = targets[None, :, 2:6] * const.gain[:, None]  # [nl, nt, 4], YOLOv5's `targets * gain`
+    r = txywh[:, None, :, 2:4] / const.anchors[:, :, None]  # wh ratio, [nl, na, nt, 2]
+    keep = torch.max(r, 1 / r).max(3)[0] < problem.anchor_t  # [nl, na, nt]
+    gxy = txywh[..., :2]
     if semantics == "yolov5":
-        gxi = gain[[0, 1]] - gxy  # inverse, float32 gain as in YOLOv5
-        j, k = ((gxy % 1 < g) & (gxy > 1)).T
-        l, m = ((gxi % 1 < g) & (gxi > 1)).T
+        gxi = const.gain[:, None, :2] - gxy  # inverse, float32 gain as in YOLOv5
+        lo, hi = (gxy % 1 < g) & (gxy > 1), (gxi % 1 < g) & (gxi > 1)
     else:
-        size = torch.tensor([nx, ny], device=device)
-        c = torch.minimum(gxy.floor().long(), size - 1)
-        u = gxy - c
-        j, k = ((u < g) & (c >= 1)).T
-        l, m = ((u > 1 - g) & (c <= size - 2)).T
-    kind, row = torch.stack((torch.ones_like(j), j, k, l, m)).nonzero(as_tuple=True)
-    off = torch.tensor(_OFF, dtype=torch.float32, device=device) * g
-    gxy, gwh, a, t = gxy[row], gwh[row], a[row], t[row]
+        centre = torch.minimum(gxy.floor().long(), const.last[:, None])
+        u = gxy - centre
+        lo, hi = (u < g) & (centre >= 1), (u > 1 - g) & (centre < const.last[:, None])
+    centre_row = torch.ones_like(lo[..., 0])
+    take = torch.stack((centre_row, lo[..., 0], lo[..., 1], hi[..., 0], hi[..., 1]), 1)
+    level, kind, a, t = (keep[:, None] & take[:, :, None]).nonzero().unbind(1)
 
+    # flat 1-D gathers: much cheaper than indexing with several index tensors
+    nt = targets.shape[0]
+    at = level * nt + t
+    row_xywh = txywh.reshape(-1, 4).index_select(0, at)
+    gxy, gwh = row_xywh[:, :2], row_xywh[:, 2:]
     if semantics == "yolov5":
-        gij = (gxy - off[kind]).long()  # .long() truncates toward zero, as in YOLOv5
+        gij = (gxy - const.off.index_select(0, kind)).long()  # truncates toward zero, as YOLOv5
     else:
-        gij = c[row] - torch.tensor(_OFF, device=device)[kind]
-    gi, gj = gij.T
-    gj.clamp_(0, ny - 1)  # in place: tbox below uses the clamped cell, as YOLOv5's clamp_
-    gi.clamp_(0, nx - 1)
+        gij = centre.reshape(-1, 2).index_select(0, at) - const.step.index_select(0, kind)
+    # clamped before tbox is computed from it, as YOLOv5's in-place clamp_
+    gij = torch.minimum(gij.clamp_(min=0), const.last.index_select(0, level))
+    ids = targets[:, :2].long().index_select(0, t)
     return Assignment(
-        level=torch.full_like(a, level),
-        image=targets[t, 0].long(),
+        level=level,
+        image=ids[:, 0],
         anchor=a,
-        gj=gj,
-        gi=gi,
-        cls=targets[t, 1].long(),
+        gj=gij[:, 1],
+        gi=gij[:, 0],
+        cls=ids[:, 1],
         tbox=torch.cat((gxy - gij, gwh), 1),
-        anch=anchors[a],
+        anch=const.anchors.reshape(-1, 2).index_select(0, level * problem.na + a),
         target=t,
         offset=kind,
-        num_levels=problem.nl,
+        num_levels=len(shapes),
     )
 
 
@@ -144,11 +143,16 @@ def build_targets(
 ) -> YoloV5Output:
     """``ComputeLoss.build_targets(p, targets)``: ``p`` per level ``(B, na, ny, nx, no)``.
 
-    Only ``p[i].shape`` is read. Returns ``(tcls, tbox, indices, anch)``.
+    Only ``p[i].shape`` is read. Returns ``(tcls, tbox, indices, anch)``, each level's
+    tensors views of one table (the reference's rows are already level by level).
     """
     _check_feature_maps(problem, p)
-    shapes = [(int(pi.shape[2]), int(pi.shape[3])) for pi in p]
-    return assign(problem, targets, semantics=semantics, feature_shapes=shapes).to_yolov5()
+    shapes = tuple((int(pi.shape[2]), int(pi.shape[3])) for pi in p)
+    table = assign(problem, targets, semantics=semantics, feature_shapes=shapes)
+    counts = torch.bincount(table.level, minlength=len(shapes)).tolist()
+    cls, tbox, anch = (c.split(counts) for c in (table.cls, table.tbox, table.anch))
+    indices = zip(*(c.split(counts) for c in (table.image, table.anchor, table.gj, table.gi)))
+    return list(cls), list(tbox), [tuple(ix) for ix in indices], list(anch)
 
 
 def make_assigner(

@@ -7,6 +7,8 @@ refused before any assignment is computed.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -31,7 +33,7 @@ def validate_targets(problem: Problem, targets: object) -> Tensor:
         )
     if not targets.dtype.is_floating_point:
         raise ValueError(f"targets: expected a floating dtype, got {targets.dtype}")
-    if targets.shape[0] == 0:
+    if targets.shape[0] == 0 or _in_range(problem, targets.detach()):
         return targets
     t = targets.detach().to(torch.float64)
     bad = torch.zeros_like(t, dtype=torch.bool)  # first failing (row, field) wins
@@ -61,4 +63,26 @@ def validate_targets(problem: Problem, targets: object) -> Tensor:
     message = rules[int(reason[row, col]) - 1][1]
     raise ValueError(
         f"targets row {row}, field {FIELDS[col]!r}: {message}, got {targets[row, col].item()!r}"
+    )
+
+
+def _in_range(problem: Problem, t: Tensor) -> bool:
+    """Whether every rule holds, from per-column extremes: three reductions and one transfer.
+
+    ``amin``/``amax`` propagate NaN and show an infinity, so finite extremes mean finite
+    values. The extremes are elements of ``t``, compared exactly as Python floats.
+    """
+    ids = t[:, :2]
+    stats = torch.cat((t.amin(0), t.amax(0), (ids - ids.floor()).abs().amax(0)))
+    lo, hi, frac = stats[:6].tolist(), stats[6:12].tolist(), stats[12:].tolist()
+    return (
+        all(math.isfinite(v) for v in lo + hi + frac)
+        and frac == [0.0, 0.0]
+        and lo[0] >= 0
+        and hi[0] < problem.batch_size
+        and lo[1] >= 0
+        and hi[1] < problem.num_classes
+        and min(lo[2:4]) >= 0
+        and max(hi[2:4]) <= 1
+        and min(lo[4:6]) > 0
     )
