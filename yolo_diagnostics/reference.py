@@ -25,7 +25,7 @@ The neighbour bias ``g`` comes from the problem: 0.5 is YOLOv5's 3-positive rule
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Literal, NamedTuple
 
 import torch
@@ -89,16 +89,32 @@ def _constants(problem: Problem, shapes: tuple[tuple[int, int], ...], device: st
 def _assign(
     problem: Problem, targets: Tensor, semantics: str, shapes: tuple[tuple[int, int], ...]
 ) -> Assignment:
-    """Every level at once: one ``[nl, 5, na, nt]`` mask of (level, offset kind, anchor,
-    target), whose ``nonzero`` lists the rows in YOLOv5's order (level, then offset kind,
-    then anchor, then target) with their provenance. YOLOv5's per-level float expressions
-    are evaluated on the same operands, so the values are bit for bit its own.
+    """All levels' rows, level by level, with their provenance."""
+    levels = list(_levels(problem, targets, semantics, shapes))
+    return Assignment(
+        **{name: torch.cat([rows[name] for rows in levels]) for name in levels[0]},
+        num_levels=len(shapes),
+    )
+
+
+def _levels(
+    problem: Problem, targets: Tensor, semantics: str, shapes: tuple[tuple[int, int], ...]
+) -> Iterator[dict[str, Tensor]]:
+    """Per level, the `Assignment` columns of its rows, in YOLOv5's order.
+
+    The ratio filter and the neighbour tests are computed for every level at once; then per
+    level one ``[5, na, nt]`` mask of (offset kind, anchor, target), whose ``nonzero`` lists
+    the rows in YOLOv5's order (offset kind, then anchor, then target) with their
+    provenance. Going level by level keeps one level's temporaries alive at a time, as
+    YOLOv5 does. YOLOv5's float expressions are evaluated on the same operands, so the
+    values are bit for bit its own.
     """
     const = _constants(problem, shapes, str(targets.device))
     g = problem.g
     txywh = targets[None, :, 2:6] * const.gain[:, None]  # [nl, nt, 4], YOLOv5's `targets * gain`
     r = txywh[:, None, :, 2:4] / const.anchors[:, :, None]  # wh ratio, [nl, na, nt, 2]
     keep = torch.max(r, 1 / r).max(3)[0] < problem.anchor_t  # [nl, na, nt]
+    del r
     gxy = txywh[..., :2]
     if semantics == "yolov5":
         gxi = const.gain[:, None, :2] - gxy  # inverse, float32 gain as in YOLOv5
@@ -109,33 +125,31 @@ def _assign(
         lo, hi = (u < g) & (centre >= 1), (u > 1 - g) & (centre < const.last[:, None])
     centre_row = torch.ones_like(lo[..., 0])
     take = torch.stack((centre_row, lo[..., 0], lo[..., 1], hi[..., 0], hi[..., 1]), 1)
-    level, kind, a, t = (keep[:, None] & take[:, :, None]).nonzero().unbind(1)
-
-    # flat 1-D gathers: much cheaper than indexing with several index tensors
-    nt = targets.shape[0]
-    at = level * nt + t
-    row_xywh = txywh.reshape(-1, 4).index_select(0, at)
-    gxy, gwh = row_xywh[:, :2], row_xywh[:, 2:]
-    if semantics == "yolov5":
-        gij = (gxy - const.off.index_select(0, kind)).long()  # truncates toward zero, as YOLOv5
-    else:
-        gij = centre.reshape(-1, 2).index_select(0, at) - const.step.index_select(0, kind)
-    # clamped before tbox is computed from it, as YOLOv5's in-place clamp_
-    gij = torch.minimum(gij.clamp_(min=0), const.last.index_select(0, level))
-    ids = targets[:, :2].long().index_select(0, t)
-    return Assignment(
-        level=level,
-        image=ids[:, 0],
-        anchor=a,
-        gj=gij[:, 1],
-        gi=gij[:, 0],
-        cls=ids[:, 1],
-        tbox=torch.cat((gxy - gij, gwh), 1),
-        anch=const.anchors.reshape(-1, 2).index_select(0, level * problem.na + a),
-        target=t,
-        offset=kind,
-        num_levels=len(shapes),
-    )
+    ids = targets[:, :2].long()
+    for i in range(len(shapes)):
+        kind, a, t = (keep[i, None] & take[i, :, None]).nonzero().unbind(1)
+        tbox = txywh[i].index_select(0, t)  # gxy, gwh; gxy becomes gxy - gij below
+        gxy = tbox[:, :2]
+        if semantics == "yolov5":
+            gij = (gxy - const.off.index_select(0, kind)).long()  # truncates toward 0, as YOLOv5
+        else:
+            gij = centre[i].index_select(0, t) - const.step.index_select(0, kind)
+        # clamped before tbox is computed from it, as YOLOv5's in-place clamp_
+        gij = torch.minimum(gij.clamp_(min=0), const.last[i])
+        gxy -= gij
+        b_c = ids.index_select(0, t)
+        yield {
+            "level": torch.full_like(a, i),
+            "image": b_c[:, 0],
+            "anchor": a.clone(),  # not a view: the nonzero table is freed
+            "gj": gij[:, 1],
+            "gi": gij[:, 0],
+            "cls": b_c[:, 1],
+            "tbox": tbox,
+            "anch": const.anchors[i].index_select(0, a),
+            "target": t,
+            "offset": kind,
+        }
 
 
 def build_targets(
@@ -143,16 +157,22 @@ def build_targets(
 ) -> YoloV5Output:
     """``ComputeLoss.build_targets(p, targets)``: ``p`` per level ``(B, na, ny, nx, no)``.
 
-    Only ``p[i].shape`` is read. Returns ``(tcls, tbox, indices, anch)``, each level's
-    tensors views of one table (the reference's rows are already level by level).
+    Only ``p[i].shape`` is read. Returns ``(tcls, tbox, indices, anch)``; no provenance is
+    kept, so the memory is YOLOv5's own outputs' and one level's temporaries.
     """
     _check_feature_maps(problem, p)
     shapes = tuple((int(pi.shape[2]), int(pi.shape[3])) for pi in p)
-    table = assign(problem, targets, semantics=semantics, feature_shapes=shapes)
-    counts = torch.bincount(table.level, minlength=len(shapes)).tolist()
-    cls, tbox, anch = (c.split(counts) for c in (table.cls, table.tbox, table.anch))
-    indices = zip(*(c.split(counts) for c in (table.image, table.anchor, table.gj, table.gi)))
-    return list(cls), list(tbox), [tuple(ix) for ix in indices], list(anch)
+    if semantics not in SEMANTICS:
+        raise ValueError(f"semantics: expected one of {SEMANTICS}, got {semantics!r}")
+    validate_targets(problem, targets)
+    tcls, tbox, indices, anch = [], [], [], []
+    for rows in _levels(problem, targets, semantics, shapes):
+        tcls.append(rows["cls"])
+        tbox.append(rows["tbox"])
+        indices.append((rows["image"], rows["anchor"], rows["gj"], rows["gi"]))
+        anch.append(rows["anch"])
+        del rows
+    return tcls, tbox, indices, anch
 
 
 def make_assigner(
