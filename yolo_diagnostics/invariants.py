@@ -15,18 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import torch
 from torch import Tensor
 
 from .assignment import Assignment, YoloV5Output, rank_in_group
+from .attribution import Context
 from .problem import Problem
 from .validate import validate_targets
 
 Severity = Literal["error", "quirk", "info"]
 
-_KINDS = ((0, 0), (-1, 0), (0, -1), (1, 0), (0, 1))  # centre, left, up, right, down as (dx, dy)
+_DENSE_SLOTS = 1 << 22  # collisions: count in a table of all (image, anchor, cell) up to this
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class Invariant:
     id: str
     severity: Severity
     meaning: str
-    run: Callable[[_Context], list[Violation]] | None = field(default=None, repr=False)
+    run: Callable[[Context], list[Violation]] | None = field(default=None, repr=False)
     single_call: bool = True
 
 
@@ -69,7 +70,7 @@ INVARIANTS: dict[str, Invariant] = {}
 
 
 def _register(id: str, severity: Severity, meaning: str):
-    def wrap(fn: Callable[[_Context], list[Violation]]) -> Callable[[_Context], list[Violation]]:
+    def wrap(fn: Callable[[Context], list[Violation]]) -> Callable[[Context], list[Violation]]:
         INVARIANTS[id] = Invariant(id, severity, meaning, fn)
         return fn
 
@@ -90,7 +91,7 @@ def check(
     broken = shape_violations(problem, targets, output)
     if broken:
         return broken
-    ctx = _Context(problem, targets, Assignment.from_yolov5(output).to(targets.device))
+    ctx = Context(problem, targets, Assignment.from_yolov5(output).to(targets.device))
     found = [v for inv in INVARIANTS.values() if inv.run is not None for v in inv.run(ctx)]
     if strict:
         found = [_escalate(v) for v in found]
@@ -165,210 +166,16 @@ INVARIANTS["shapes"] = Invariant(
 )
 
 
-# --------------------------------------------------------------------------- context
-class _Pairs(NamedTuple):
-    """A level's kept (anchor ``a``, group ``u``) pairs, their five candidate ``cells``
-    ``Tensor[5, n, 2]`` (gi, gj) and which of them YOLOv5's rule and the strict rule take."""
-
-    a: Tensor
-    u: Tensor
-    cells: Tensor
-    y5: Tensor
-    strict: Tensor
-
-
-class _Context:
-    """What every check needs, computed once: the table, target groups and row attribution.
-
-    ``group[t]`` is the group of target ``t`` (identical rows share one), ``mult[u]`` its
-    size, ``row_group[r]`` the group row ``r`` reproduces (-1 if none or out of bounds).
-    """
-
-    def __init__(self, problem: Problem, targets: Tensor, table: Assignment) -> None:
-        self.problem, self.targets, self.table = problem, targets, table
-        self.device = targets.device
-        self.dtype = torch.promote_types(targets.dtype, torch.float32)
-        self.anchors = problem.anchors_grid(self.device)
-        unique, self.group, self.mult = torch.unique(
-            targets, dim=0, return_inverse=True, return_counts=True
-        )
-        self.group_targets = unique
-        self.shapes = problem.feature_shapes
-        ny = torch.tensor([s[0] for s in self.shapes], device=self.device)
-        nx = torch.tensor([s[1] for s in self.shapes], device=self.device)
-        self.row_ny, self.row_nx = ny[table.level], nx[table.level]
-        self.in_bounds = (
-            (table.image >= 0)
-            & (table.image < problem.batch_size)
-            & (table.anchor >= 0)
-            & (table.anchor < problem.na)
-            & (table.gj >= 0)
-            & (table.gj < self.row_ny)
-            & (table.gi >= 0)
-            & (table.gi < self.row_nx)
-        )
-        self.row_group = self._attribute()
-        # attributed rows and their (level, group, anchor, gj, gi) slot keys
-        self.attributed = (self.row_group >= 0).nonzero().flatten()
-        rows = self.attributed
-        self.slot_keys = _slot_key(
-            table.level[rows],
-            self.row_group[rows],
-            table.anchor[rows],
-            table.gj[rows],
-            table.gi[rows],
-            self,
-        )
-        self._pairs: dict[int, _Pairs] = {}
-
-    def gain(self, level: int) -> Tensor:
-        ny, nx = self.shapes[level]
-        return torch.tensor([nx, ny, nx, ny], dtype=torch.float32, device=self.device)
-
-    def txywh(self, level: int, which: Tensor | None = None) -> Tensor:
-        """Group targets' xywh in grid units, ``Tensor[U, 4]``, as YOLOv5 computes them."""
-        t = self.group_targets if which is None else self.group_targets[which]
-        return t[:, 2:6] * self.gain(level)
-
-    def tolerance(self, level: int) -> float:
-        """Float tolerance in grid units: a few float32 ulps of the largest grid coordinate."""
-        return 64 * torch.finfo(torch.float32).eps * max(self.shapes[level])
-
-    def _attribute(self) -> Tensor:
-        """Per row, the nearest group within tolerance among those of its image and class.
-
-        Rows are only compared with targets of their own (image, class), so the work is the
-        number of such pairs, not rows x targets.
-        """
-        table, out = self.table, torch.full_like(self.table.level, -1)
-        if len(self.group_targets) == 0:
-            return out
-        nc = self.problem.num_classes
-        gkey = self.group_targets[:, 0].long() * nc + self.group_targets[:, 1].long()
-        gkey, order = torch.sort(gkey)
-        rkey = table.image * nc + table.cls
-        lo = torch.searchsorted(gkey, rkey)
-        n = torch.where(self.in_bounds, torch.searchsorted(gkey, rkey, right=True) - lo, 0)
-        ends = torch.cumsum(n, 0)
-        budget = 1 << 22  # candidate pairs per chunk
-        start = 0
-        while start < len(n):
-            base = int(ends[start - 1]) if start else 0
-            stop = max(start + 1, int(torch.searchsorted(ends, base + budget, right=True)))
-            self._attribute_chunk(
-                out, torch.arange(start, min(stop, len(n)), device=self.device), lo, n, order
-            )
-            start = stop
-        return out
-
-    def _attribute_chunk(
-        self, out: Tensor, rows: Tensor, lo: Tensor, n: Tensor, order: Tensor
-    ) -> None:
-        table = self.table
-        counts = n[rows]
-        pair_row = torch.repeat_interleave(rows, counts)
-        if len(pair_row) == 0:
-            return
-        first = torch.cumsum(counts, 0) - counts
-        rank = torch.arange(len(pair_row), device=self.device) - torch.repeat_interleave(
-            first, counts
-        )
-        group = order[lo[pair_row] + rank]
-        implied = torch.cat(
-            (
-                torch.stack((table.gi, table.gj), 1)[pair_row] + table.tbox[pair_row, :2],
-                table.tbox[pair_row, 2:],
-            ),
-            1,
-        ).double()
-        gain = torch.stack([self.gain(i) for i in range(self.problem.nl)])[table.level[pair_row]]
-        truth = (self.group_targets[group, 2:6] * gain).double()
-        dist = (implied - truth).abs().amax(1)
-        tol = torch.tensor(
-            [self.tolerance(i) for i in range(self.problem.nl)],
-            dtype=torch.float64,
-            device=self.device,
-        )[table.level[pair_row]]
-        dist = torch.where(dist <= tol, dist, torch.inf)
-        best = torch.full((len(table),), torch.inf, dtype=torch.float64, device=self.device)
-        best.scatter_reduce_(0, pair_row, dist, "amin")
-        winner = torch.isfinite(dist) & (dist == best[pair_row])
-        pick = torch.full_like(out, len(self.group_targets))
-        pick.scatter_reduce_(0, pair_row[winner], group[winner], "amin")
-        hit = pick[rows] < len(self.group_targets)
-        out[rows[hit]] = pick[rows[hit]]
-
-    def members(self, groups: Tensor) -> tuple[int, ...]:
-        """Target indices of the given groups, ascending."""
-        hit = torch.isin(self.group, groups)
-        return tuple(hit.nonzero().flatten().tolist())
-
-    def pairs(self, level: int) -> _Pairs:
-        """The level's (anchor, group) pairs under the ratio rule (YOLOv5's float expression)
-        with their candidate cells; computed once per level."""
-        if level not in self._pairs:
-            twh = self.txywh(level)[:, 2:4]
-            r = twh[None] / self.anchors[level][:, None]
-            keep = torch.max(r, 1 / r).max(2)[0] < self.problem.anchor_t
-            a, u = keep.nonzero(as_tuple=True)
-            self._pairs[level] = _Pairs(a, u, *self._candidate_cells(level, u))
-        return self._pairs[level]
-
-    def _candidate_cells(self, level: int, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Per group in ``u``, the five cells and whether each rule takes them.
-
-        Returns ``cells Tensor[5, n, 2]`` (gi, gj) and ``Tensor[5, n]`` masks for YOLOv5's
-        rule (its float expressions, after its clamp) and the strict rule. Kind 0 is the
-        centre cell ``clamp(floor(gxy))``.
-        """
-        ny, nx = self.shapes[level]
-        g = self.problem.g
-        gxy = self.txywh(level, u)[:, :2]
-        size = torch.tensor([nx, ny], device=self.device)
-        centre = torch.minimum(gxy.floor().long(), size - 1)
-        step = torch.tensor(_KINDS, device=self.device)
-        cells = centre[None] + step[:, None]
-        gxi = self.gain(level)[:2] - gxy
-        ones = torch.ones(len(u), dtype=torch.bool, device=self.device)
-        y5_lo, y5_hi = (gxy % 1 < g) & (gxy > 1), (gxi % 1 < g) & (gxi > 1)
-        off = torch.tensor(_KINDS, dtype=torch.float32, device=self.device) * g
-        y5_cells = torch.minimum((gxy[None] + off[:, None]).long(), size - 1).clamp(min=0)
-        # YOLOv5 takes a neighbour only where its own cell really is that neighbour.
-        y5_at = (y5_cells == cells).all(2)
-        y5 = torch.stack((ones, y5_lo[:, 0], y5_lo[:, 1], y5_hi[:, 0], y5_hi[:, 1])) & y5_at
-        frac = gxy - centre
-        st_lo, st_hi = (frac < g) & (centre >= 1), (frac > 1 - g) & (centre <= size - 2)
-        strict = torch.stack((ones, st_lo[:, 0], st_lo[:, 1], st_hi[:, 0], st_hi[:, 1]))
-        return cells, y5, strict
-
-
-def _slot_key(
-    level: Tensor, group: Tensor, anchor: Tensor | int, gj: Tensor, gi: Tensor, ctx: _Context
-) -> Tensor:
-    """One int64 per (level, group, anchor, gj, gi); ``group`` < max(U, B * na)."""
-    cells = max(ny * nx for ny, nx in ctx.shapes)
-    width = max(nx for _, nx in ctx.shapes)
-    groups = max(len(ctx.mult), ctx.problem.batch_size * ctx.problem.na)
-    return ((level * groups + group) * ctx.problem.na + anchor) * cells + gj * width + gi
-
-
-def _count(keys: Tensor, queries: Tensor) -> Tensor:
-    """How often each query occurs in ``keys``."""
-    if len(keys) == 0:
-        return torch.zeros_like(queries)
-    values, counts = torch.unique(keys, return_counts=True)
-    pos = torch.searchsorted(values, queries).clamp(max=len(values) - 1)
-    return torch.where(values[pos] == queries, counts[pos], 0)
-
-
 def _per_level(
-    ctx: _Context, check: str, severity: Severity, rows: Tensor, describe: Callable[[int], str]
+    ctx: Context, check: str, severity: Severity, rows: Tensor, describe: Callable[[int], str]
 ) -> list[Violation]:
     """Group offending rows by level into one violation each; ``describe(first_row)``.
 
     The violation's targets are those the rows are attributed to.
     """
-    found = []
+    found: list[Violation] = []
+    if len(rows) == 0:
+        return found
     levels = ctx.table.level[rows]
     for level in sorted(set(levels.tolist())):
         here = rows[levels == level]
@@ -387,7 +194,7 @@ def _per_level(
     return found
 
 
-def _row_text(ctx: _Context, r: int) -> str:
+def _row_text(ctx: Context, r: int) -> str:
     t = ctx.table
     tb = ", ".join(f"{v:.6g}" for v in t.tbox[r].tolist())
     return (
@@ -397,50 +204,47 @@ def _row_text(ctx: _Context, r: int) -> str:
 
 
 def _missing_cells(
-    ctx: _Context,
-    check_id: str,
-    severity: Severity,
-    level: int,
-    take: Tensor,
-    what: str,
+    ctx: Context, check_id: str, severity: Severity, take: Tensor, what: str
 ) -> list[Violation]:
-    """One violation if a cell a rule takes has fewer rows than its group has targets.
-
-    ``take`` is ``Tensor[5, n]`` over the candidate cells of `_Context.pairs`.
-    """
-    a, u, cells = ctx.pairs(level)[:3]
-    kind, p = take.nonzero(as_tuple=True)
-    c = cells[kind, p]
-    want = _slot_key(torch.full_like(p, level), u[p], a[p], c[:, 1], c[:, 0], ctx)
-    short = _count(ctx.slot_keys, want) < ctx.mult[u[p]]
+    """Per level, one violation if cells a rule takes have fewer rows than their group has
+    targets. ``take`` is ``Tensor[5, n]`` over the candidate cells of `Context.pairs`."""
+    pairs = ctx.pairs
+    short = take & (ctx.counts < ctx.mult[pairs.u])
     if not short.any():
         return []
-    p, c = p[short], c[short]
-    gxy = ctx.txywh(level, u[p[:1]])[0, :2].tolist()
-    return [
-        Violation(
-            check_id,
-            severity,
-            level,
-            (),
-            ctx.members(u[p]),
-            f"{len(p)} {what}; first: target {ctx.members(u[p[:1]])[0]} at gxy = "
-            f"({gxy[0]:.9g}, {gxy[1]:.9g}) anchor {int(a[p[0]])} lacks (gj, gi) = "
-            f"({int(c[0, 1])}, {int(c[0, 0])})",
+    kind, p = short.nonzero(as_tuple=True)
+    c = pairs.cells[kind, p]
+    found = []
+    levels = pairs.level[p]
+    for level in sorted(set(levels.tolist())):
+        here = levels == level
+        lp, lc, u = p[here], c[here], pairs.u[p[here]]
+        gxy = ctx.txywh(u[:1])[level, 0, :2].tolist()
+        found.append(
+            Violation(
+                check_id,
+                severity,
+                level,
+                (),
+                ctx.members(u),
+                f"{len(lp)} {what}; first: target {ctx.members(u[:1])[0]} at gxy = "
+                f"({gxy[0]:.9g}, {gxy[1]:.9g}) anchor {int(pairs.a[lp[0]])} lacks (gj, gi) = "
+                f"({int(lc[0, 1])}, {int(lc[0, 0])})",
+            )
         )
-    ]
+    return found
 
 
 # --------------------------------------------------------------------------- checks
 @_register("bounds", "error", "0 <= b < B, 0 <= a < na, 0 <= gj < ny, 0 <= gi < nx")
-def _bounds(ctx: _Context) -> list[Violation]:
+def _bounds(ctx: Context) -> list[Violation]:
     rows = (~ctx.in_bounds).nonzero().flatten()
     p = ctx.problem
 
     def describe(r: int) -> str:
         return (
             f"{_row_text(ctx, r)} outside B={p.batch_size}, na={p.na}, "
-            f"ny={int(ctx.row_ny[r])}, nx={int(ctx.row_nx[r])}"
+            f"ny={int(ctx.size[ctx.table.level[r], 1])}, nx={int(ctx.size[ctx.table.level[r], 0])}"
         )
 
     return _per_level(ctx, "bounds", "error", rows, describe)
@@ -451,7 +255,7 @@ def _bounds(ctx: _Context) -> list[Violation]:
     "error",
     "gij + tbox_xy = target centre (grid units); tbox_wh = target wh; anch = anchors[a]",
 )
-def _geometry(ctx: _Context) -> list[Violation]:
+def _geometry(ctx: Context) -> list[Violation]:
     t = ctx.table
     found = []
     orphan = (ctx.in_bounds & (ctx.row_group < 0)).nonzero().flatten()
@@ -467,7 +271,7 @@ def _geometry(ctx: _Context) -> list[Violation]:
     )
     rows = ctx.in_bounds.nonzero().flatten()
     expected = ctx.anchors[t.level[rows], t.anchor[rows]].to(t.anch.dtype)
-    bad = ~torch.isclose(t.anch[rows], expected, rtol=1e-6, atol=0).all(1)
+    bad = ~((t.anch[rows] - expected).abs() <= 1e-6 * expected.abs()).all(1)  # isclose
     wrong = rows[bad]
     found += _per_level(
         ctx,
@@ -486,7 +290,7 @@ def _geometry(ctx: _Context) -> list[Violation]:
 @_register(
     "offset-range", "error", "tbox_xy within the head's reach [-g, 1 + g] ((-0.5, 1.5) for g = 0.5)"
 )
-def _offset_range(ctx: _Context) -> list[Violation]:
+def _offset_range(ctx: Context) -> list[Violation]:
     g = ctx.problem.g
     xy = ctx.table.tbox[:, :2]
     rows = ((xy < -g) | (xy > 1 + g)).any(1).nonzero().flatten()
@@ -504,7 +308,7 @@ def _offset_range(ctx: _Context) -> list[Violation]:
     "error",
     "every row has max(r, 1/r) < anchor_t; every (target, anchor) pair under it is assigned",
 )
-def _ratio(ctx: _Context) -> list[Violation]:
+def _ratio(ctx: Context) -> list[Violation]:
     t, p = ctx.table, ctx.problem
     r = t.tbox[:, 2:4] / t.anch
     ratio = torch.max(r, 1 / r).max(1)[0]
@@ -519,30 +323,15 @@ def _ratio(ctx: _Context) -> list[Violation]:
             f"is not < anchor_t = {p.anchor_t:g}"
         ),
     )
-    for level in range(p.nl):
-        centre = torch.zeros_like(ctx.pairs(level).y5)
-        centre[0] = True
-        found += _missing_cells(
-            ctx,
-            "ratio",
-            "error",
-            level,
-            centre,
-            "(target, anchor) pair(s) under anchor_t have no row at their centre cell",
-        )
-    return found
-
-
-def _neighbour_rows(ctx: _Context, level: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Kept pairs of a level with their candidate cells, and the level's attributed rows
-    with the pair each belongs to (-1 if its (group, anchor) pair is not kept)."""
-    a, u, cells, y5, strict = ctx.pairs(level)
-    t = ctx.table
-    rows = ctx.attributed[t.level[ctx.attributed] == level]
-    lookup = torch.full((len(ctx.mult), ctx.problem.na), -1, device=ctx.device)
-    lookup[u, a] = torch.arange(len(u), device=ctx.device)
-    pair = lookup[ctx.row_group[rows], t.anchor[rows]]
-    return rows, pair, cells, y5, strict
+    centre = torch.zeros_like(ctx.pairs.y5)
+    centre[0] = True
+    return found + _missing_cells(
+        ctx,
+        "ratio",
+        "error",
+        centre,
+        "(target, anchor) pair(s) under anchor_t have no row at their centre cell",
+    )
 
 
 @_register(
@@ -550,37 +339,31 @@ def _neighbour_rows(ctx: _Context, level: int) -> tuple[Tensor, Tensor, Tensor, 
     "error",
     "extra cells are 4-neighbours on the side nearer the centre, per the g rule",
 )
-def _neighbours(ctx: _Context) -> list[Violation]:
-    t, g = ctx.table, ctx.problem.g
-    found = []
-    for level in range(ctx.problem.nl):
-        rows, pair, cells, y5, strict = _neighbour_rows(ctx, level)
-        rows, pair = rows[pair >= 0], pair[pair >= 0]
-        cell = torch.stack((t.gi[rows], t.gj[rows]), 1)
-        allowed = (y5 | strict)[:, pair]
-        at = (cells[:, pair] == cell[None]).all(2)
-        bad = rows[~(allowed & at).any(0)]
-        found += _per_level(
-            ctx,
-            "neighbours",
-            "error",
-            bad,
-            lambda r: (
-                f"{_row_text(ctx, r)} is neither the centre cell nor a neighbour the "
-                f"g = {g:g} rule takes for its target"
-            ),
-        )
-        required = y5 & strict
-        required[0] = False  # the centre is the ratio check's
-        found += _missing_cells(
-            ctx,
-            "neighbours",
-            "error",
-            level,
-            required,
-            f"neighbour cell(s) the g = {g:g} rule takes are missing",
-        )
-    return found
+def _neighbours(ctx: Context) -> list[Violation]:
+    g = ctx.problem.g
+    pairs, pair = ctx.pairs, ctx.row_pair
+    allowed = ctx.of_rows(pairs.y5 | pairs.strict)
+    bad = ctx.attributed[(pair >= 0) & ~allowed]  # rows of pairs not kept are ratio's
+    found = _per_level(
+        ctx,
+        "neighbours",
+        "error",
+        bad,
+        lambda r: (
+            f"{_row_text(ctx, r)} is neither the centre cell nor a neighbour the "
+            f"g = {g:g} rule takes for its target"
+        ),
+    )
+    required = pairs.y5 & pairs.strict
+    required[0] = False  # the centre is the ratio check's
+    found += _missing_cells(
+        ctx,
+        "neighbours",
+        "error",
+        required,
+        f"neighbour cell(s) the g = {g:g} rule takes are missing",
+    )
+    return sorted(found, key=lambda v: v.level or 0)  # level by level, stable
 
 
 # Checks that need several calls: the contract runs them.
@@ -601,12 +384,16 @@ for _id, _meaning in (
     "quirk",
     "the same (level, image, anchor, gj, gi, target) twice (YOLOv5 at integer grid coordinates)",
 )
-def _duplicates(ctx: _Context) -> list[Violation]:
-    rows, keys = ctx.attributed, ctx.slot_keys
+def _duplicates(ctx: Context) -> list[Violation]:
+    # Only rows in cells with more rows than targets, or off their pair's cells, can repeat
+    # one; among them, the first mult rows of a slot belong to the group's mult targets.
+    t = ctx.table
+    full = ctx.of_rows(ctx.counts > ctx.mult[ctx.pairs.u])
+    rows = ctx.attributed[(ctx.row_kind < 0) | full]
+    keys = ctx.slot_key(t.level[rows], ctx.row_group[rows], t.anchor[rows], t.gj[rows], t.gi[rows])
     order = torch.sort(keys, stable=True).indices
     keys, rows = keys[order], rows[order]
     rank = rank_in_group(keys)
-    # the first mult rows of a slot belong to the group's mult targets; the rest repeat them
     extra = rows[rank >= ctx.mult[ctx.row_group[rows]]].sort().values
     return _per_level(
         ctx,
@@ -622,31 +409,35 @@ def _duplicates(ctx: _Context) -> list[Violation]:
     "quirk",
     "a valid neighbour cell left out (YOLOv5 at gx == 1 and where n - gx rounds)",
 )
-def _missed_neighbour(ctx: _Context) -> list[Violation]:
-    found = []
-    for level in range(ctx.problem.nl):
-        _, _, _, y5, strict = ctx.pairs(level)
-        found += _missing_cells(
-            ctx,
-            "missed-neighbour",
-            "quirk",
-            level,
-            strict & ~y5,
-            "valid neighbour cell(s) left out",
-        )
-    return found
+def _missed_neighbour(ctx: Context) -> list[Violation]:
+    pairs = ctx.pairs
+    left_out = pairs.strict & ~pairs.y5
+    return _missing_cells(
+        ctx, "missed-neighbour", "quirk", left_out, "valid neighbour cell(s) left out"
+    )
 
 
 @_register(
     "collisions", "info", "different targets competing for one (level, image, anchor, gj, gi) slot"
 )
-def _collisions(ctx: _Context) -> list[Violation]:
-    t, rows = ctx.table, ctx.attributed
-    batch_slot = t.image * ctx.problem.na + t.anchor  # the image in the group's place
-    slot = _slot_key(t.level[rows], batch_slot[rows], 0, t.gj[rows], t.gi[rows], ctx)
-    pairs = torch.unique(torch.stack((slot, ctx.row_group[rows]), 1), dim=0)
-    slots, n_groups = torch.unique(pairs[:, 0], return_counts=True)
-    shared = rows[torch.isin(slot, slots[n_groups > 1])]
+def _collisions(ctx: Context) -> list[Violation]:
+    t, rows, p = ctx.table, ctx.attributed, ctx.problem
+    cells = torch.tensor([0] + [ny * nx for ny, nx in ctx.shapes], device=ctx.device)
+    first, total = cells.cumsum(0)[:-1], int(cells.sum())
+    level = t.level[rows]
+    cell = first[level] + t.gj[rows] * ctx.size[level, 0] + t.gi[rows]
+    slot = (t.image[rows] * p.na + t.anchor[rows]) * total + cell
+    space = p.batch_size * p.na * total
+    if space > _DENSE_SLOTS:  # a sort instead of a table as large as the batch's outputs
+        slot = torch.unique(slot, return_inverse=True)[1]
+        space = int(slot.max()) + 1 if len(slot) else 0
+    # a slot is contested when the least and the greatest group in it differ
+    group = ctx.row_group[rows]
+    least = torch.full((space,), len(ctx.mult), device=ctx.device)
+    greatest = torch.full((space,), -1, device=ctx.device)
+    least.scatter_reduce_(0, slot, group, "amin")
+    greatest.scatter_reduce_(0, slot, group, "amax")
+    shared = rows[least[slot] != greatest[slot]]
     return _per_level(
         ctx,
         "collisions",
@@ -657,7 +448,7 @@ def _collisions(ctx: _Context) -> list[Violation]:
 
 
 @_register("coverage", "info", "targets with no positive at any level (best possible recall)")
-def _coverage(ctx: _Context) -> list[Violation]:
+def _coverage(ctx: Context) -> list[Violation]:
     covered = torch.zeros(len(ctx.mult), dtype=torch.bool, device=ctx.device)
     covered[ctx.row_group[ctx.attributed]] = True
     lost = (~covered).nonzero().flatten()

@@ -1,0 +1,289 @@
+"""Which target each row of any ``build_targets`` output comes from, and what it should get.
+
+The invariant checks need no provenance: a row is attributed to the target whose centre
+``gij + tbox_xy``, wh, image and class it reproduces within a few float32 ulps. Identical
+targets form one *group* whose multiplicity is the number of rows each of its cells should
+get. `Context` computes this once per call, in O(n log n) of rows and targets:
+
+- groups by a lexicographic sort of the target rows (``torch.unique(dim=0)`` compares rows
+  element by element on the CPU, and took most of the time at 10 000 targets);
+- candidates for a row are only the targets of its (image, class) whose x lies within the
+  tolerance of the row's x, found by binary search in targets sorted by (image, class, x);
+  comparing every row with every target of its (image, class) made the checks quadratic
+  (12 of 14 s at 100 000 targets);
+- the (group, anchor) pairs under the ratio rule and their five candidate cells, for all
+  levels at once.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from .assignment import Assignment
+from .problem import Problem
+
+KINDS = ((0, 0), (-1, 0), (0, -1), (1, 0), (0, 1))  # centre, left, up, right, down as (dx, dy)
+
+_BUDGET = 1 << 22  # candidate (row, target) pairs compared per chunk
+
+# `KINDS` index of the cell at (dx, dy) from the centre, indexed by (dx + 1) * 3 + dy + 1
+_KIND_AT = torch.tensor([-1, 1, -1, 2, 0, 4, -1, 3, -1])
+
+
+class Pairs(NamedTuple):
+    """All levels' kept (``level``, anchor ``a``, group ``u``) pairs, each ``Tensor[n]``, their
+    five candidate ``cells`` ``Tensor[5, n, 2]`` (gi, gj), and ``Tensor[5, n]`` masks of the
+    cells YOLOv5's rule (``y5``) and the strict rule take. Kind 0 is the centre cell."""
+
+    level: Tensor
+    a: Tensor
+    u: Tensor
+    cells: Tensor
+    y5: Tensor
+    strict: Tensor
+
+
+def lexsort(columns: Tensor) -> Tensor:
+    """Row order sorting ``Tensor[n, k]`` lexicographically (column 0 first); stable."""
+    order = torch.arange(columns.shape[0], device=columns.device)
+    for c in reversed(range(columns.shape[1])):
+        order = order[torch.sort(columns[order, c], stable=True).indices]
+    return order
+
+
+def first_of_run(sorted_rows: Tensor) -> Tensor:
+    """``Tensor[n]`` bool: where a run of equal rows (or values) starts in sorted order."""
+    start = torch.ones(sorted_rows.shape[0], dtype=torch.bool, device=sorted_rows.device)
+    change = sorted_rows[1:] != sorted_rows[:-1]
+    start[1:] = change.any(1) if change.dim() > 1 else change
+    return start
+
+
+class Context:
+    """What every check needs, computed once: the table, target groups and row attribution.
+
+    ``group[t]`` is the group of target ``t`` (identical rows share one), ``mult[u]`` its
+    size, ``row_group[r]`` the group row ``r`` reproduces (-1 if none or out of bounds),
+    ``attributed`` the rows with a group. ``pairs`` are the (level, anchor, group) pairs
+    the ratio rule keeps; for each attributed row ``row_pair`` and ``row_kind`` say which
+    pair and candidate cell it is (-1: none); ``counts Tensor[5, P]`` how many rows each
+    candidate cell of each pair got.
+    """
+
+    def __init__(self, problem: Problem, targets: Tensor, table: Assignment) -> None:
+        self.problem, self.targets, self.table = problem, targets, table
+        self.device = targets.device
+        self.shapes = problem.feature_shapes
+        self.anchors = problem.anchors_grid(self.device)
+        size = torch.tensor([(nx, ny) for ny, nx in self.shapes], device=self.device)
+        self.size = size  # [nl, 2] (nx, ny)
+        self.gain = size.repeat(1, 2).float()  # [nl, 4], YOLOv5's float32 gain
+        self.tol = 64 * torch.finfo(torch.float32).eps * size.amax(1).double()  # [nl]
+        self._group_targets(targets)
+        self.in_bounds = (
+            (table.image >= 0)
+            & (table.image < problem.batch_size)
+            & (table.anchor >= 0)
+            & (table.anchor < problem.na)
+            & (table.gj >= 0)
+            & (table.gj < size[table.level, 1])
+            & (table.gi >= 0)
+            & (table.gi < size[table.level, 0])
+        )
+        self.row_group = self._attribute()
+        self.attributed = (self.row_group >= 0).nonzero().flatten()
+        self.pairs = self._kept_pairs()
+        self.row_pair, self.row_kind = self._place_rows()
+        placed = self.row_kind >= 0
+        at = self.row_kind * len(self.pairs.u) + self.row_pair
+        self.counts = torch.bincount(at[placed], minlength=5 * len(self.pairs.u))
+        self.counts = self.counts.view(5, len(self.pairs.u))
+
+    def _group_targets(self, targets: Tensor) -> None:
+        keys = targets
+        if targets.dtype == torch.float32 and len(targets):
+            # valid targets: integer ids, x, y, w, h >= 0, whose float32 bits sort as their
+            # values (+ 0.0 makes -0.0 +0.0): three int64 keys, three sorts instead of six
+            ids = targets[:, 0].long() * self.problem.num_classes + targets[:, 1].long()
+            bits = (targets[:, 2:6] + 0.0).view(torch.int32).long()
+            keys = torch.stack(
+                (ids, bits[:, 0] << 32 | bits[:, 1], bits[:, 2] << 32 | bits[:, 3]), 1
+            )
+        order = lexsort(keys)
+        start = first_of_run(keys[order])
+        sorted_group = torch.cumsum(start, 0) - 1
+        self.group = torch.empty_like(sorted_group)
+        self.group[order] = sorted_group
+        self.group_targets = targets[order[start]]  # [U, 6], sorted lexicographically
+        self.mult = torch.bincount(sorted_group, minlength=int(start.sum()))
+
+    def txywh(self, which: Tensor | None = None) -> Tensor:
+        """Group targets' xywh in grid units per level, ``Tensor[nl, U, 4]``, as YOLOv5
+        computes them (``targets * gain``)."""
+        t = self.group_targets if which is None else self.group_targets[which]
+        return t[None, :, 2:6] * self.gain[:, None]
+
+    def slot_key(
+        self, level: Tensor, group: Tensor, anchor: Tensor | int, gj: Tensor, gi: Tensor
+    ) -> Tensor:
+        """One int64 per (level, group, anchor, gj, gi); ``group`` < max(U, B * na)."""
+        cells = max(ny * nx for ny, nx in self.shapes)
+        width = max(nx for _, nx in self.shapes)
+        groups = max(len(self.mult), self.problem.batch_size * self.problem.na)
+        return ((level * groups + group) * self.problem.na + anchor) * cells + gj * width + gi
+
+    def of_rows(self, cell_mask: Tensor) -> Tensor:
+        """``Tensor[5, P]`` bool over the pairs' candidate cells, read at each attributed
+        row's own cell: ``Tensor[len(attributed)]``, False for rows off every cell."""
+        placed = self.row_kind >= 0
+        if len(self.pairs.u) == 0:
+            return placed
+        return cell_mask[self.row_kind.clamp(min=0), self.row_pair.clamp(min=0)] & placed
+
+    def members(self, groups: Tensor) -> tuple[int, ...]:
+        """Target indices of the given groups, ascending."""
+        chosen = torch.zeros(len(self.mult), dtype=torch.bool, device=self.device)
+        chosen[groups] = True  # a mask, not torch.isin: that was slowest of all at 100k
+        return tuple(chosen[self.group].nonzero().flatten().tolist())
+
+    # ----------------------------------------------------------------- attribution
+    def _attribute(self) -> Tensor:
+        """Per row, the nearest group within tolerance among those of its image and class.
+
+        Groups are sorted by (image, class, x) into one float64 key ``4 * id + x`` (x in
+        [0, 1]; 4 keeps the windows of neighbouring ids apart). A row's candidates are the
+        groups whose key lies within twice the tolerance of its own; every candidate pair
+        is then judged on all four coordinates, so the result equals comparing the row
+        with every target of its (image, class).
+        """
+        table, out = self.table, torch.full_like(self.table.level, -1)
+        if len(self.group_targets) == 0 or len(table) == 0:
+            return out
+        nc = self.problem.num_classes
+        gt = self.group_targets
+        gkey = (gt[:, 0].double() * nc + gt[:, 1].double()) * 4 + gt[:, 2].double()
+        gkey, order = torch.sort(gkey)
+        level = table.level.clamp(0, len(self.shapes) - 1)
+        nx = self.size[level, 0].double()
+        rx = (table.gi.double() + table.tbox[:, 0].double()) / nx
+        rkey = (table.image.double() * nc + table.cls.double()) * 4 + rx
+        window = 2 * self.tol[level] / nx + 1e-9
+        usable = self.in_bounds & (table.cls >= 0) & (table.cls < nc)
+        lo = torch.searchsorted(gkey, rkey - window)
+        # most rows have one candidate: read the next two keys instead of a second search
+        edge = rkey + window
+        padded = torch.cat((gkey, gkey.new_full((2,), torch.inf)))
+        some = usable & (padded[lo] <= edge)  # False for NaN keys
+        many = some & (padded[lo + 1] <= edge)
+        single = (some & ~many).nonzero().flatten()
+        group = order[lo[single]]
+        dist = self._distance(single, group)
+        hit = dist <= self.tol[level[single]]
+        out[single[hit]] = group[hit]
+        rows = many.nonzero().flatten()
+        if len(rows):
+            n = torch.zeros_like(lo)
+            n[rows] = torch.searchsorted(gkey, edge[rows], right=True) - lo[rows]
+            ends = torch.cumsum(n[rows], 0)
+            start = 0
+            while start < len(rows):
+                base = int(ends[start - 1]) if start else 0
+                stop = max(start + 1, int(torch.searchsorted(ends, base + _BUDGET, right=True)))
+                self._attribute_chunk(out, rows[start:stop], lo, n, order)
+                start = stop
+        return out
+
+    def _distance(self, rows: Tensor, group: Tensor) -> Tensor:
+        """Largest difference, in grid units, between what each row implies (centre
+        ``gij + tbox_xy``, wh ``tbox_wh``) and its candidate group's target, float64."""
+        table = self.table
+        implied = torch.cat(
+            (
+                torch.stack((table.gi[rows], table.gj[rows]), 1) + table.tbox[rows, :2],
+                table.tbox[rows, 2:],
+            ),
+            1,
+        ).double()
+        truth = (self.group_targets[group, 2:6] * self.gain[table.level[rows]]).double()
+        return (implied - truth).abs().amax(1)
+
+    def _attribute_chunk(
+        self, out: Tensor, rows: Tensor, lo: Tensor, n: Tensor, order: Tensor
+    ) -> None:
+        table = self.table
+        counts = n[rows]
+        pair_row = torch.repeat_interleave(rows, counts)
+        if len(pair_row) == 0:
+            return
+        first = torch.cumsum(counts, 0) - counts
+        rank = torch.arange(len(pair_row), device=self.device) - torch.repeat_interleave(
+            first, counts
+        )
+        group = order[lo[pair_row] + rank]
+        level = table.level[pair_row]
+        dist = self._distance(pair_row, group)
+        dist = torch.where(dist <= self.tol[level], dist, torch.inf)
+        best = torch.full((len(table),), torch.inf, dtype=torch.float64, device=self.device)
+        best.scatter_reduce_(0, pair_row, dist, "amin")
+        winner = torch.isfinite(dist) & (dist == best[pair_row])
+        pick = torch.full_like(out, len(self.group_targets))
+        pick.scatter_reduce_(0, pair_row[winner], group[winner], "amin")
+        hit = pick[rows] < len(self.group_targets)
+        out[rows[hit]] = pick[rows[hit]]
+
+    # ----------------------------------------------------------------- what is owed
+    def _kept_pairs(self) -> Pairs:
+        """Every level's (anchor, group) pairs under the ratio rule (YOLOv5's float
+        expression) with their candidate cells."""
+        txywh = self.txywh()  # [nl, U, 4]
+        r = txywh[:, None, :, 2:4] / self.anchors[:, :, None]  # [nl, na, U, 2]
+        keep = torch.max(r, 1 / r).max(3)[0] < self.problem.anchor_t
+        level, a, u = keep.nonzero().unbind(1)
+        gxy = txywh.reshape(-1, 4)[level * len(self.mult) + u, :2]
+        return Pairs(level, a, u, *self._candidate_cells(level, gxy))
+
+    def _place_rows(self) -> tuple[Tensor, Tensor]:
+        """Per attributed row, its kept pair (index into `pairs`, -1 if its (level, group,
+        anchor) is not under the ratio rule) and which of the pair's five candidate cells it
+        is in (`KINDS` index, -1 if none): rows are counted per (kind, pair) with no sort."""
+        t, rows, pairs, na = self.table, self.attributed, self.pairs, self.problem.na
+        groups = len(self.mult)
+        lookup = torch.full((len(self.shapes) * groups * na,), -1, device=self.device)
+        lookup[(pairs.level * groups + pairs.u) * na + pairs.a] = torch.arange(
+            len(pairs.u), device=self.device
+        )
+        pair = lookup[(t.level[rows] * groups + self.row_group[rows]) * na + t.anchor[rows]]
+        if len(pairs.u) == 0:
+            return pair, pair.clone()
+        centre = pairs.cells[0, pair.clamp(min=0)]
+        dx, dy = t.gi[rows] - centre[:, 0], t.gj[rows] - centre[:, 1]
+        near = (pair >= 0) & (dx.abs() <= 1) & (dy.abs() <= 1)
+        kind = _KIND_AT.to(self.device)[((dx + 1) * 3 + dy + 1).clamp(0, 8)]
+        return pair, torch.where(near, kind, -1)
+
+    def _candidate_cells(self, level: Tensor, gxy: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Per pair, the five cells and whether each rule takes them.
+
+        Returns ``cells Tensor[5, n, 2]`` (gi, gj) and ``Tensor[5, n]`` masks for YOLOv5's
+        rule (its float expressions, after its clamp) and the strict rule.
+        """
+        g = self.problem.g
+        size = self.size[level]
+        centre = torch.minimum(gxy.floor().long(), size - 1)
+        step = torch.tensor(KINDS, device=self.device)
+        cells = centre[None] + step[:, None]
+        gxi = self.gain[level, :2] - gxy
+        ones = torch.ones(len(level), dtype=torch.bool, device=self.device)
+        y5_lo, y5_hi = (gxy % 1 < g) & (gxy > 1), (gxi % 1 < g) & (gxi > 1)
+        off = step.float() * g
+        y5_cells = torch.minimum((gxy[None] + off[:, None]).long(), size - 1).clamp(min=0)
+        # YOLOv5 takes a neighbour only where its own cell really is that neighbour.
+        y5_at = (y5_cells == cells).all(2)
+        y5 = torch.stack((ones, y5_lo[:, 0], y5_lo[:, 1], y5_hi[:, 0], y5_hi[:, 1])) & y5_at
+        frac = gxy - centre
+        st_lo, st_hi = (frac < g) & (centre >= 1), (frac > 1 - g) & (centre <= size - 2)
+        strict = torch.stack((ones, st_lo[:, 0], st_lo[:, 1], st_hi[:, 0], st_hi[:, 1]))
+        return cells, y5, strict
