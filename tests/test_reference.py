@@ -269,3 +269,48 @@ def test_assigner_factories_read_p_and_check_it() -> None:
         build_targets(problem, p[:2], targets)
     with pytest.raises(ValueError, match=r"semantics: expected one of"):
         assign(problem, targets, semantics="yolov7")  # type: ignore[arg-type]
+
+
+def test_build_targets_output_is_the_assignment_without_provenance() -> None:
+    """build_targets goes level by level on its own path; it must give assign's rows."""
+    problem = Problem.preset("yolov5-p5", batch_size=4)
+    targets = random_targets(problem, 500, seed=3, dtype=torch.float32)
+    for semantics in ("yolov5", "strict"):
+        table = assign(problem, targets, semantics=semantics)
+        output = build_targets(problem, problem.feature_maps(), targets, semantics=semantics)
+        for i, (tcls, tbox, (b, a, gj, gi), anch) in enumerate(zip(*output)):
+            rows = table.select(table.level == i)
+            for ours, theirs in zip(
+                (tcls, b, a, gj, gi), (rows.cls, rows.image, rows.anchor, rows.gj, rows.gi)
+            ):
+                assert torch.equal(ours, theirs)
+            assert torch.equal(tbox, rows.tbox) and torch.equal(anch, rows.anch)
+
+
+def test_no_host_synchronization_yolov5_does_not_have(device: str) -> None:
+    """CUDA: one call of the reference synchronizes with the host no more often than the
+    yolov5 package's build_targets (validation once, one nonzero per level)."""
+    if not device.startswith("cuda"):
+        pytest.skip("host synchronization is a CUDA notion (run with --device cuda)")
+    import warnings
+
+    from yolo_diagnostics.adapters.yolov5 import make_assigner as yolov5_assigner
+    from yolo_diagnostics.bench import random_targets as realistic_targets
+
+    problem = Problem.preset("yolov5-p5", batch_size=16)
+    p = problem.feature_maps(device)
+    targets = realistic_targets(problem, 1000, seed=0, device=device)
+    ours, theirs = make_assigner(problem, device), yolov5_assigner(problem, device)
+
+    def syncs(build) -> int:
+        build(p, targets)  # warm: constants cached, kernels loaded
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                build(p, targets)
+            finally:
+                torch.cuda.set_sync_debug_mode(0)
+        return sum("synchroniz" in str(w.message) for w in caught)
+
+    assert 0 < syncs(ours) <= syncs(theirs)

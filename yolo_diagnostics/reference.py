@@ -20,6 +20,17 @@ bit (as a multiset of rows, and in fact in the same row order), quirks included:
 
 The neighbour bias ``g`` comes from the problem: 0.5 is YOLOv5's 3-positive rule, 1.0 the
 5-positive rule of YOLOv7's ``find_5_positive``.
+
+Host synchronization (CUDA), per call; the code is the same on every device:
+
+- ``validate_targets``: one transfer of 13 per-column extremes, before any level. It stays:
+  refusing bad targets with a message naming them needs their values on the host.
+- one ``nonzero`` per level: the number of rows of a level is data-dependent. YOLOv5 has it
+  too (``t[j]``), plus two more boolean indexings per level (``t.repeat((5, 1, 1))[j]`` and
+  the offsets' ``[j]``) and a host-to-device copy of ``torch.tensor(shape)``.
+- nothing else: no ``.item()``, ``.cpu()`` or ``.tolist()``; the small per-problem tensors
+  (gains, clamps, anchors, offsets) are made once per (problem, grid, device) and cached.
+  ``tests/test_reference.py`` counts them with ``torch.cuda.set_sync_debug_mode``.
 """
 
 from __future__ import annotations
