@@ -1,13 +1,18 @@
 """yolo-diagnostics: tests and diagnostics for the anchor-target assignment of YOLO detectors.
 
 Names are imported on first use: the pytest plugin in this package is loaded by every
-pytest session of an environment, and must not pay for importing torch when unused.
+pytest session of an environment, and must not pay for importing torch when unused. The
+guard's names are the exception: `guard` shares its module's name, and only an eager import
+keeps ``yolo_diagnostics.guard`` the function once the module is imported (the module loads
+no torch).
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
+
+from .guard import GuardViolation, GuardWarning, guard, problem_from_model
 
 if TYPE_CHECKING:
     from .assignment import OFFSET_KINDS, Assignment, Diff, diff
@@ -31,6 +36,10 @@ _EXPORTS = {
     "assign": "reference",
     "validate_targets": "validate",
     "check_assigner": "contract.runner",
+    "GuardViolation": "guard",
+    "GuardWarning": "guard",
+    "guard": "guard",
+    "problem_from_model": "guard",
 }
 __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
