@@ -3,6 +3,7 @@
 - `dataset`: ``scan`` (a dataset's assignment and its HTML report), ``synth``, and ``show``'s
   views of one image;
 - `contract`: ``check``, ``bench``, ``snapshot``, ``invariants`` and ``show``'s case replay.
+- `bench`: ``bench [contract]`` (the contract's speed) and ``bench assign`` (build_targets').
 
 Bad input is one line on stderr and exit code 2, never a traceback.
 """

@@ -1,5 +1,5 @@
-"""Commands for loss code: ``check``, ``bench``, ``snapshot``, ``invariants``, and the case
-replay of ``show``."""
+"""Commands for loss code: ``check``, ``bench`` (in `bench`), ``snapshot``, ``invariants``, and
+the case replay of ``show``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..assigners import load_factory
 from ..devices import resolve_devices
+from . import bench
 from .common import assigner_and_device
 
 
@@ -40,20 +41,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     run.add_argument("-v", "--verbose", action="store_true", help="print every finding")
     run.set_defaults(run=_check)
 
-    bench = sub.add_parser(
-        "bench",
-        help="time the contract on an assigner: examples and examples/s per property",
-        description="Run the contract's properties on an assigner (check_assigner) and print, "
-        "per property, the examples run, the seconds taken and examples per second.",
-    )
-    assigner_and_device(bench)
-    bench.add_argument(
-        "--profile",
-        choices=("dev", "ci", "thorough"),
-        default="ci",
-        help="Hypothesis profile (default: ci)",
-    )
-    bench.set_defaults(run=_bench)
+    bench.add_command(sub)
 
     snap = sub.add_parser(
         "snapshot",
@@ -124,41 +112,6 @@ def _check(args: argparse.Namespace) -> int:
     )
     verdict = f"FAIL ({len(failed)} of {len(results)} cases)" if failed else "PASS"
     print(f"result: {verdict}; findings written to {args.json}")
-    return 1 if failed else 0
-
-
-def _bench(args: argparse.Namespace) -> int:
-    import time
-
-    import torch
-
-    from ..contract.properties import PROPERTIES
-    from ..contract.runner import check_assigner
-
-    (device,) = resolve_devices([args.device])
-    print(
-        f"yolo-diagnostics bench: assigner={args.assigner} device={device} "
-        f"profile={args.profile} torch={torch.__version__} threads={torch.get_num_threads()}"
-    )
-    print(f"{'property':<12} {'status':<8} {'examples':>8} {'seconds':>8} {'examples/s':>10}")
-    total_examples, total_seconds, failed = 0, 0.0, False
-    for name in PROPERTIES:
-        start = time.perf_counter()
-        (outcome,) = check_assigner(
-            args.assigner, device=device, profile=args.profile, properties=[name]
-        ).outcomes
-        seconds = time.perf_counter() - start
-        rate = outcome.examples / seconds if outcome.examples else 0.0
-        print(
-            f"{name:<12} {outcome.status:<8} {outcome.examples:>8d} {seconds:>8.2f} {rate:>10.1f}"
-        )
-        total_examples += outcome.examples
-        total_seconds += seconds
-        failed |= outcome.status == "failed"
-    print(
-        f"{'total':<12} {'':<8} {total_examples:>8d} {total_seconds:>8.2f} "
-        f"{total_examples / total_seconds:>10.1f}"
-    )
     return 1 if failed else 0
 
 
