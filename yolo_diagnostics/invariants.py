@@ -27,7 +27,7 @@ from .validate import validate_targets
 
 Severity = Literal["error", "quirk", "info"]
 
-_DENSE_SLOTS = 1 << 22  # collisions: count in a table of all (image, anchor, cell) up to this
+_DENSE_SLOTS = 1 << 22  # collisions: at most this large a table of all (image, anchor, cell)
 
 
 @dataclass(frozen=True)
@@ -428,7 +428,9 @@ def _collisions(ctx: Context) -> list[Violation]:
     cell = first[level] + t.gj[rows] * ctx.size[level, 0] + t.gi[rows]
     slot = (t.image[rows] * p.na + t.anchor[rows]) * total + cell
     space = p.batch_size * p.na * total
-    if space > _DENSE_SLOTS:  # a sort instead of a table as large as the batch's outputs
+    if not len(rows):
+        return []
+    if space > min(_DENSE_SLOTS, 4 * len(rows)):  # a sort, not a table mostly left empty
         slot = torch.unique(slot, return_inverse=True)[1]
         space = int(slot.max()) + 1 if len(slot) else 0
     # a slot is contested when the least and the greatest group in it differ
