@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..assigners import DEFAULT_ASSIGNER
 from ..devices import resolve_devices
+from .common import input_and_anchors
 
 # Bare `bench` is `bench contract`: the contract's options live on `bench` itself, and the
 # modes' copies default to SUPPRESS so that `bench --device cuda contract` keeps the value.
@@ -87,22 +88,7 @@ def _assign_options(parser: argparse.ArgumentParser) -> None:
         help=f"targets per batch, one row each (default: {' '.join(map(str, NTS))})",
     )
     parser.add_argument("--batch-size", type=int, default=16, help="images per batch (16)")
-    parser.add_argument(
-        "--img-size",
-        type=int,
-        nargs="+",
-        default=[640],
-        metavar="PX",
-        help="network input: S (square) or H W (default 640)",
-    )
-    parser.add_argument(
-        "--anchors",
-        default="yolov5-p5",
-        metavar="PRESET|FILE",
-        help="a Problem preset (yolov5-p5, yolov5-p6, yolov3, yolov7) or a "
-        "YOLOv5 model YAML with anchors: (default yolov5-p5)",
-    )
-    parser.add_argument("--anchor-t", type=float, default=4.0, help="anchor_t (default 4.0)")
+    input_and_anchors(parser)
     parser.add_argument(
         "--repeats",
         type=int,

@@ -117,22 +117,7 @@ def dataset_options(parser: argparse.ArgumentParser, *, show: bool = False) -> N
         )
         group.add_argument("--split", default="train", help="the data YAML's split (train)")
     group = parser.add_argument_group("assignment")
-    group.add_argument(
-        "--img-size",
-        type=int,
-        nargs="+",
-        default=[640],
-        metavar="PX",
-        help="network input: S (square) or H W (default 640)",
-    )
-    group.add_argument(
-        "--anchors",
-        default="yolov5-p5",
-        metavar="PRESET|FILE",
-        help="a Problem preset (yolov5-p5, yolov5-p6, yolov3, yolov7) or a "
-        "YOLOv5 model YAML with anchors: (default yolov5-p5)",
-    )
-    group.add_argument("--anchor-t", type=float, default=4.0, help="anchor_t (default 4.0)")
+    common.input_and_anchors(group)
     group.add_argument(
         "--semantics",
         choices=("yolov5", "strict"),
