@@ -17,6 +17,7 @@ get. `Context` computes this once per call, in O(n log n) of rows and targets:
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import torch
@@ -31,6 +32,28 @@ _BUDGET = 1 << 22  # candidate (row, target) pairs compared per chunk
 
 # `KINDS` index of the cell at (dx, dy) from the centre, indexed by (dx + 1) * 3 + dy + 1
 _KIND_AT = torch.tensor([-1, 1, -1, 2, 0, 4, -1, 3, -1])
+
+
+class _Constants(NamedTuple):
+    anchors: Tensor  # [nl, na, 2] float32, grid units
+    size: Tensor  # [nl, 2] int64 (nx, ny)
+    gain: Tensor  # [nl, 4] float32 (nx, ny, nx, ny), YOLOv5's gain
+    tol: Tensor  # [nl] float64, a few float32 ulps of the largest grid coordinate
+    step: Tensor  # [5, 2] int64, `KINDS`
+
+
+@functools.lru_cache(maxsize=64)
+def _constants(problem: Problem, device: str) -> _Constants:
+    """A problem's small tensors on one device, made once (tensors made per call are a
+    large part of a check's cost at small nt)."""
+    size = torch.tensor([(nx, ny) for ny, nx in problem.feature_shapes], device=device)
+    return _Constants(
+        anchors=problem.anchors_grid(device),
+        size=size,
+        gain=size.repeat(1, 2).float(),
+        tol=64 * torch.finfo(torch.float32).eps * size.amax(1).double(),
+        step=torch.tensor(KINDS, device=device),
+    )
 
 
 class Pairs(NamedTuple):
@@ -77,11 +100,9 @@ class Context:
         self.problem, self.targets, self.table = problem, targets, table
         self.device = targets.device
         self.shapes = problem.feature_shapes
-        self.anchors = problem.anchors_grid(self.device)
-        size = torch.tensor([(nx, ny) for ny, nx in self.shapes], device=self.device)
-        self.size = size  # [nl, 2] (nx, ny)
-        self.gain = size.repeat(1, 2).float()  # [nl, 4], YOLOv5's float32 gain
-        self.tol = 64 * torch.finfo(torch.float32).eps * size.amax(1).double()  # [nl]
+        const = _constants(problem, str(self.device))
+        self.anchors, self.size, self.gain, self.tol, self.step = const
+        size = self.size
         self._group_targets(targets)
         self.in_bounds = (
             (table.image >= 0)
@@ -159,18 +180,19 @@ class Context:
         is then judged on all four coordinates, so the result equals comparing the row
         with every target of its (image, class).
         """
-        table, out = self.table, torch.full_like(self.table.level, -1)
+        table = self.table
         if len(self.group_targets) == 0 or len(table) == 0:
-            return out
+            return torch.full_like(table.level, -1)
         nc = self.problem.num_classes
         gt = self.group_targets
         gkey = (gt[:, 0].double() * nc + gt[:, 1].double()) * 4 + gt[:, 2].double()
         gkey, order = torch.sort(gkey)
         level = table.level.clamp(0, len(self.shapes) - 1)
-        nx = self.size[level, 0].double()
+        nx = self.size[:, 0].index_select(0, level).double()
         rx = (table.gi.double() + table.tbox[:, 0].double()) / nx
         rkey = (table.image.double() * nc + table.cls.double()) * 4 + rx
-        window = 2 * self.tol[level] / nx + 1e-9
+        tol = self.tol.index_select(0, level)
+        window = 2 * tol / nx + 1e-9
         usable = self.in_bounds & (table.cls >= 0) & (table.cls < nc)
         lo = torch.searchsorted(gkey, rkey - window)
         # most rows have one candidate: read the next two keys instead of a second search
@@ -178,11 +200,10 @@ class Context:
         padded = torch.cat((gkey, gkey.new_full((2,), torch.inf)))
         some = usable & (padded[lo] <= edge)  # False for NaN keys
         many = some & (padded[lo + 1] <= edge)
-        single = (some & ~many).nonzero().flatten()
-        group = order[lo[single]]
-        dist = self._distance(single, group)
-        hit = dist <= self.tol[level[single]]
-        out[single[hit]] = group[hit]
+        # every row against its first candidate: no gathers of rows
+        first = order.index_select(0, lo.clamp(max=len(order) - 1))
+        hit = some & ~many & (self._distance(None, first) <= tol)
+        out = torch.where(hit, first, -1)
         rows = many.nonzero().flatten()
         if len(rows):
             n = torch.zeros_like(lo)
@@ -196,18 +217,15 @@ class Context:
                 start = stop
         return out
 
-    def _distance(self, rows: Tensor, group: Tensor) -> Tensor:
-        """Largest difference, in grid units, between what each row implies (centre
-        ``gij + tbox_xy``, wh ``tbox_wh``) and its candidate group's target, float64."""
-        table = self.table
-        implied = torch.cat(
-            (
-                torch.stack((table.gi[rows], table.gj[rows]), 1) + table.tbox[rows, :2],
-                table.tbox[rows, 2:],
-            ),
-            1,
-        ).double()
-        truth = (self.group_targets[group, 2:6] * self.gain[table.level[rows]]).double()
+    def _distance(self, rows: Tensor | None, group: Tensor) -> Tensor:
+        """Largest difference, in grid units, between what each row (all if ``rows`` is
+        None) implies (centre ``gij + tbox_xy``, wh ``tbox_wh``) and its candidate group's
+        target, float64."""
+        t = self.table if rows is None else self.table.select(rows)
+        centre = torch.stack((t.gi, t.gj), 1) + t.tbox[:, :2]  # in tbox's dtype
+        implied = torch.cat((centre, t.tbox[:, 2:]), 1).double()
+        gain = self.gain.index_select(0, t.level)
+        truth = (self.group_targets.index_select(0, group)[:, 2:6] * gain).double()
         return (implied - truth).abs().amax(1)
 
     def _attribute_chunk(
@@ -240,7 +258,7 @@ class Context:
         expression) with their candidate cells."""
         txywh = self.txywh()  # [nl, U, 4]
         r = txywh[:, None, :, 2:4] / self.anchors[:, :, None]  # [nl, na, U, 2]
-        keep = torch.max(r, 1 / r).max(3)[0] < self.problem.anchor_t
+        keep = torch.max(r, 1 / r).amax(3) < self.problem.anchor_t
         level, a, u = keep.nonzero().unbind(1)
         gxy = txywh.reshape(-1, 4)[level * len(self.mult) + u, :2]
         return Pairs(level, a, u, *self._candidate_cells(level, gxy))
@@ -273,7 +291,7 @@ class Context:
         g = self.problem.g
         size = self.size[level]
         centre = torch.minimum(gxy.floor().long(), size - 1)
-        step = torch.tensor(KINDS, device=self.device)
+        step = self.step
         cells = centre[None] + step[:, None]
         gxi = self.gain[level, :2] - gxy
         ones = torch.ones(len(level), dtype=torch.bool, device=self.device)

@@ -311,7 +311,7 @@ def _offset_range(ctx: Context) -> list[Violation]:
 def _ratio(ctx: Context) -> list[Violation]:
     t, p = ctx.table, ctx.problem
     r = t.tbox[:, 2:4] / t.anch
-    ratio = torch.max(r, 1 / r).max(1)[0]
+    ratio = torch.max(r, 1 / r).amax(1)
     over = (~(ratio < p.anchor_t)).nonzero().flatten()
     found = _per_level(
         ctx,
@@ -390,6 +390,8 @@ def _duplicates(ctx: Context) -> list[Violation]:
     t = ctx.table
     full = ctx.of_rows(ctx.counts > ctx.mult[ctx.pairs.u])
     rows = ctx.attributed[(ctx.row_kind < 0) | full]
+    if not len(rows):
+        return []
     keys = ctx.slot_key(t.level[rows], ctx.row_group[rows], t.anchor[rows], t.gj[rows], t.gi[rows])
     order = torch.sort(keys, stable=True).indices
     keys, rows = keys[order], rows[order]

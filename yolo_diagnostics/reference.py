@@ -124,7 +124,7 @@ def _levels(
     g = problem.g
     txywh = targets[None, :, 2:6] * const.gain[:, None]  # [nl, nt, 4], YOLOv5's `targets * gain`
     r = txywh[:, None, :, 2:4] / const.anchors[:, :, None]  # wh ratio, [nl, na, nt, 2]
-    keep = torch.max(r, 1 / r).max(3)[0] < problem.anchor_t  # [nl, na, nt]
+    keep = torch.max(r, 1 / r).amax(3) < problem.anchor_t  # [nl, na, nt]; YOLOv5: .max(2)[0]
     del r
     gxy = txywh[..., :2]
     if semantics == "yolov5":
