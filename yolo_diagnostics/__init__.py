@@ -17,6 +17,7 @@ from .guard import GuardViolation, GuardWarning, guard, problem_from_model
 if TYPE_CHECKING:
     from .assignment import OFFSET_KINDS, Assignment, Diff, diff
     from .contract.runner import check_assigner
+    from .errors import DiagnosticsError
     from .invariants import INVARIANTS, Invariant, Violation, check
     from .problem import PRESETS, Problem
     from .reference import assign
@@ -36,6 +37,7 @@ _EXPORTS = {
     "assign": "reference",
     "validate_targets": "validate",
     "check_assigner": "contract.runner",
+    "DiagnosticsError": "errors",
     "GuardViolation": "guard",
     "GuardWarning": "guard",
     "guard": "guard",

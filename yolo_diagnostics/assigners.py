@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from .assignment import YoloV5Output
+from .errors import DiagnosticsError
 from .problem import Problem
 
 BuildTargets = Callable[[Sequence[Tensor], Tensor], YoloV5Output]
@@ -29,16 +30,20 @@ def load_factory(spec: str) -> Factory:
     """
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
-        raise ValueError(f"assigner {spec!r}: expected 'module.path:factory'")
+        raise DiagnosticsError(f"assigner {spec!r}: expected 'module.path:factory'")
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise ValueError(f"assigner {spec!r}: cannot import {module_name!r}: {error}") from None
+        raise DiagnosticsError(
+            f"assigner {spec!r}: cannot import {module_name!r}: {error}"
+        ) from None
     factory = module
     for part in attribute.split("."):
         if not hasattr(factory, part):
-            raise ValueError(f"assigner {spec!r}: {module_name!r} has no attribute {attribute!r}")
+            raise DiagnosticsError(
+                f"assigner {spec!r}: {module_name!r} has no attribute {attribute!r}"
+            )
         factory = getattr(factory, part)
     if not callable(factory):
-        raise ValueError(f"assigner {spec!r}: {attribute!r} is not callable")
+        raise DiagnosticsError(f"assigner {spec!r}: {attribute!r} is not callable")
     return factory  # type: ignore[return-value]

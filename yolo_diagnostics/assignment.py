@@ -13,6 +13,8 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor
 
+from .errors import DiagnosticsError
+
 OFFSET_KINDS = ("centre", "left", "up", "right", "down")
 """Offset kinds in YOLOv5's order: ``off = [[0, 0], [1, 0], [0, 1], [-1, 0], [0, -1]] * g``,
 ``gij = gxy - off``; "left" is the x - 1 cell, "up" the y - 1 cell."""
@@ -87,7 +89,7 @@ class Assignment:
         tcls, tbox, indices, anch = output
         nl = len(tcls)
         if nl == 0:
-            raise ValueError("build_targets output has no levels")
+            raise DiagnosticsError("build_targets output has no levels")
         device = tcls[0].device
         level = torch.cat(
             [torch.full((len(c),), i, dtype=torch.int64, device=device) for i, c in enumerate(tcls)]

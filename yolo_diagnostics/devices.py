@@ -6,6 +6,8 @@ from collections.abc import Iterable
 
 import torch
 
+from .errors import DiagnosticsError
+
 _HINT = "use cpu, cuda or cuda:N"
 
 
@@ -20,11 +22,11 @@ def resolve_devices(requested: Iterable[str], option: str = "--device") -> tuple
         try:
             device = torch.device(raw)
         except RuntimeError:
-            raise ValueError(
+            raise DiagnosticsError(
                 f"{option} {raw}: not a device string torch understands; {_HINT}"
             ) from None
         if device.type != "cuda" and str(device) != "cpu":
-            raise ValueError(f"{option} {raw}: unsupported device; {_HINT}")
+            raise DiagnosticsError(f"{option} {raw}: unsupported device; {_HINT}")
         chosen.setdefault(str(device), device)
 
     for name, device in chosen.items():
@@ -32,11 +34,13 @@ def resolve_devices(requested: Iterable[str], option: str = "--device") -> tuple
             continue
         if not torch.cuda.is_available():
             build = f"CUDA build {torch.version.cuda}" if torch.version.cuda else "CPU-only build"
-            raise ValueError(
+            raise DiagnosticsError(
                 f"{option} {name}: CUDA is not available (torch {torch.__version__}, {build}); "
                 f"run without {option} {name} or on a machine with a GPU"
             )
         count = torch.cuda.device_count()
         if device.index is not None and device.index >= count:
-            raise ValueError(f"{option} {name}: no such GPU, torch.cuda.device_count() is {count}")
+            raise DiagnosticsError(
+                f"{option} {name}: no such GPU, torch.cuda.device_count() is {count}"
+            )
     return tuple(chosen)

@@ -32,6 +32,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from .errors import DiagnosticsError
+
 if TYPE_CHECKING:
     from torch import Tensor
 
@@ -118,13 +120,15 @@ def guard(
 
     if not callable(build_targets):
         got = type(build_targets).__name__
-        raise ValueError(f"guard: build_targets must be callable, got {got}")
+        raise DiagnosticsError(f"guard: build_targets must be callable, got {got}")
     if not isinstance(problem, Problem):
-        raise ValueError(f"guard: problem must be a Problem, got {type(problem).__name__}")
+        raise DiagnosticsError(f"guard: problem must be a Problem, got {type(problem).__name__}")
     if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-        raise ValueError(f"guard: every must be an integer >= 1, got {every!r}")
+        raise DiagnosticsError(f"guard: every must be an integer >= 1, got {every!r}")
     if on_violation not in ("raise", "warn"):
-        raise ValueError(f"guard: on_violation must be 'raise' or 'warn', got {on_violation!r}")
+        raise DiagnosticsError(
+            f"guard: on_violation must be 'raise' or 'warn', got {on_violation!r}"
+        )
     judge = functools.partial(
         _judge,
         problem=problem,
@@ -158,7 +162,7 @@ def batch_problem(problem: Problem, p: Sequence[Tensor]) -> Problem:
     """
     if len(p) != problem.nl or any(len(pi.shape) != 5 for pi in p):
         got = [list(pi.shape) for pi in p]
-        raise ValueError(
+        raise DiagnosticsError(
             f"guard: p must be {problem.nl} tensors (B, na, ny, nx, no), one per stride "
             f"{problem.strides}; got shapes {got}"
         )
@@ -170,11 +174,13 @@ def batch_problem(problem: Problem, p: Sequence[Tensor]) -> Problem:
             batch_size=int(p[0].shape[0]),
         )
     except ValueError as error:
-        raise ValueError(f"guard: p[0] grid {(ny, nx)} gives no valid problem: {error}") from None
+        raise DiagnosticsError(
+            f"guard: p[0] grid {(ny, nx)} gives no valid problem: {error}"
+        ) from None
     expected = [(batch.na, *shape) for shape in batch.feature_shapes]
     got = [tuple(int(n) for n in pi.shape[1:4]) for pi in p]
     if got != expected:
-        raise ValueError(
+        raise DiagnosticsError(
             f"guard: p does not fit the problem: (na, ny, nx) per level {got}, expected "
             f"{expected} for strides {problem.strides} at input {batch.img_size}"
         )
@@ -205,13 +211,13 @@ def problem_from_model(model: Any) -> Problem:
         stride = head.stride.detach().float().cpu()
         nc = int(head.nc)
     except (AttributeError, IndexError, TypeError) as error:
-        raise ValueError(
+        raise DiagnosticsError(
             f"problem_from_model: expected a YOLOv5 model whose model[-1] is a Detect head "
             f"with anchors, stride and nc ({error})"
         ) from None
     hyp = getattr(model, "hyp", None) or getattr(bare, "hyp", None)
     if not isinstance(hyp, dict) or "anchor_t" not in hyp:
-        raise ValueError(
+        raise DiagnosticsError(
             "problem_from_model: model.hyp['anchor_t'] is missing; set model.hyp = hyp as "
             "train.py does before ComputeLoss(model)"
         )
@@ -225,7 +231,7 @@ def problem_from_model(model: Any) -> Problem:
         num_classes=nc,
     )
     if not torch.equal(problem.anchors_grid(), grid):
-        raise ValueError(
+        raise DiagnosticsError(
             f"problem_from_model: pixel anchors do not give Detect.anchors back exactly "
             f"(strides {problem.strides} must be powers of two)"
         )
@@ -256,7 +262,7 @@ def _judge(
         try:
             found = invariants.check(batch, targets, output, strict=strict)
         except ValueError as error:  # invalid targets
-            raise ValueError(f"guard: {name} call {call}: {error}") from None
+            raise DiagnosticsError(f"guard: {name} call {call}: {error}") from None
         failing = tuple(v for v in found if v.fails)
         if not failing:
             return

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .errors import DiagnosticsError
+
 AnchorSet = tuple[tuple[tuple[float, float], ...], ...]
 
 # Published anchor sets, per level per anchor (w, h) in pixels.
@@ -67,37 +69,37 @@ class Problem:
         set_(self, "strides", _int_tuple(self.strides, "strides"))
         set_(self, "anchors", _anchor_tuple(self.anchors))
         if len(self.img_size) != 2:
-            raise ValueError(f"Problem.img_size: expected (H, W), got {self.img_size}")
+            raise DiagnosticsError(f"Problem.img_size: expected (H, W), got {self.img_size}")
         if min(self.img_size) <= 0:
-            raise ValueError(f"Problem.img_size: must be positive, got {self.img_size}")
+            raise DiagnosticsError(f"Problem.img_size: must be positive, got {self.img_size}")
         if not self.strides or min(self.strides) <= 0:
-            raise ValueError(f"Problem.strides: must be positive, got {self.strides}")
+            raise DiagnosticsError(f"Problem.strides: must be positive, got {self.strides}")
         for i in range(1, len(self.strides)):
             if self.strides[i] <= self.strides[i - 1]:
-                raise ValueError(
+                raise DiagnosticsError(
                     f"Problem.strides: must increase strictly, got {self.strides} "
                     f"(level {i}: {self.strides[i]} after {self.strides[i - 1]})"
                 )
         for s in self.strides:
             for name, side in zip(("H", "W"), self.img_size):
                 if side % s:
-                    raise ValueError(
+                    raise DiagnosticsError(
                         f"Problem.img_size: {name}={side} is not divisible by stride {s}"
                     )
         if len(self.anchors) != len(self.strides):
-            raise ValueError(
+            raise DiagnosticsError(
                 f"Problem.anchors: {len(self.anchors)} levels of anchors for "
                 f"{len(self.strides)} strides"
             )
         na = len(self.anchors[0])
         for i, level in enumerate(self.anchors):
             if len(level) != na or na == 0:
-                raise ValueError(
+                raise DiagnosticsError(
                     f"Problem.anchors: level {i} has {len(level)} anchors, level 0 has {na}"
                 )
             for k, (w, h) in enumerate(level):
                 if not (math.isfinite(w) and math.isfinite(h) and w > 0 and h > 0):
-                    raise ValueError(
+                    raise DiagnosticsError(
                         f"Problem.anchors: level {i} anchor {k} must be finite and positive, "
                         f"got ({w}, {h})"
                     )
@@ -105,25 +107,27 @@ class Problem:
         areas = [sum(w * h for w, h in level) / na for level in self.anchors]
         for i in range(1, len(areas)):
             if areas[i] < areas[i - 1]:
-                raise ValueError(
+                raise DiagnosticsError(
                     f"Problem.anchors: mean anchor area {areas[i]:g} px² at level {i} "
                     f"(stride {self.strides[i]}) is below {areas[i - 1]:g} px² at level {i - 1} "
                     f"(stride {self.strides[i - 1]}); anchors must be ordered like the strides"
                 )
         if not (math.isfinite(self.anchor_t) and self.anchor_t > 1):
-            raise ValueError(f"Problem.anchor_t: must be finite and > 1, got {self.anchor_t}")
+            raise DiagnosticsError(f"Problem.anchor_t: must be finite and > 1, got {self.anchor_t}")
         if not _is_integer(self.num_classes):
-            raise ValueError(f"Problem.num_classes: must be an integer, got {self.num_classes}")
+            raise DiagnosticsError(
+                f"Problem.num_classes: must be an integer, got {self.num_classes}"
+            )
         set_(self, "num_classes", int(self.num_classes))
         if self.num_classes < 1:
-            raise ValueError(f"Problem.num_classes: must be >= 1, got {self.num_classes}")
+            raise DiagnosticsError(f"Problem.num_classes: must be >= 1, got {self.num_classes}")
         if not _is_integer(self.batch_size):
-            raise ValueError(f"Problem.batch_size: must be an integer, got {self.batch_size}")
+            raise DiagnosticsError(f"Problem.batch_size: must be an integer, got {self.batch_size}")
         set_(self, "batch_size", int(self.batch_size))
         if self.batch_size < 1:
-            raise ValueError(f"Problem.batch_size: must be >= 1, got {self.batch_size}")
+            raise DiagnosticsError(f"Problem.batch_size: must be >= 1, got {self.batch_size}")
         if not 0 <= self.g <= 1:
-            raise ValueError(f"Problem.g: the neighbour bias must be in [0, 1], got {self.g}")
+            raise DiagnosticsError(f"Problem.g: the neighbour bias must be in [0, 1], got {self.g}")
 
     @property
     def nl(self) -> int:
@@ -161,7 +165,7 @@ class Problem:
     def preset(cls, name: str, **overrides: object) -> Problem:
         """A published configuration by name (see `PRESETS`), fields overridable."""
         if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}")
+            raise DiagnosticsError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}")
         strides, anchors = PRESETS[name]
         fields: dict[str, object] = {"img_size": (640, 640), "strides": strides, "anchors": anchors}
         fields.update(overrides)
@@ -187,7 +191,7 @@ def _int_tuple(values: Sequence[int], field: str) -> tuple[int, ...]:
     out = []
     for v in values:
         if not _is_integer(v):
-            raise ValueError(f"Problem.{field}: expected integers, got {tuple(values)}")
+            raise DiagnosticsError(f"Problem.{field}: expected integers, got {tuple(values)}")
         out.append(int(v))
     return tuple(out)
 
@@ -198,7 +202,9 @@ def _anchor_tuple(anchors: Sequence[Sequence[Sequence[float]]]) -> AnchorSet:
         pairs = []
         for k, pair in enumerate(level):
             if len(pair) != 2:
-                raise ValueError(f"Problem.anchors: level {i} anchor {k} is not a (w, h) pair")
+                raise DiagnosticsError(
+                    f"Problem.anchors: level {i} anchor {k} is not a (w, h) pair"
+                )
             pairs.append((float(pair[0]), float(pair[1])))
         levels.append(tuple(pairs))
     return tuple(levels)
@@ -219,24 +225,24 @@ def anchor_set(spec: str) -> tuple[tuple[int, ...], AnchorSet]:
         with open(spec) as f:
             data = yaml.safe_load(f)
     except FileNotFoundError:
-        raise ValueError(
+        raise DiagnosticsError(
             f"anchors {spec!r}: neither a preset ({', '.join(sorted(PRESETS))}) nor a file"
         ) from None
     except (OSError, yaml.YAMLError) as error:
-        raise ValueError(f"{spec}: not a readable model YAML: {error}") from None
+        raise DiagnosticsError(f"{spec}: not a readable model YAML: {error}") from None
     anchors = data.get("anchors") if isinstance(data, dict) else None
     if isinstance(anchors, int):
-        raise ValueError(
+        raise DiagnosticsError(
             f"{spec}: anchors: {anchors} is a count (YOLOv5 computes those anchors by "
             "AutoAnchor); give the pixel anchors the model trains with"
         )
     if not isinstance(anchors, list) or not anchors:
-        raise ValueError(f"{spec}: no 'anchors:' list of levels")
+        raise DiagnosticsError(f"{spec}: no 'anchors:' list of levels")
     levels = []
     for i, level in enumerate(anchors):
         flat = [v for item in level for v in (item if isinstance(item, list) else [item])]
         if len(flat) < 2 or len(flat) % 2 or not all(isinstance(v, numbers.Real) for v in flat):
-            raise ValueError(f"{spec}: anchors level {i} is not a list of w, h pixel pairs")
+            raise DiagnosticsError(f"{spec}: anchors level {i} is not a list of w, h pixel pairs")
         levels.append(tuple(zip(flat[::2], flat[1::2])))
     strides = data.get("strides", [8 * 2**i for i in range(len(levels))])
     return _int_tuple(strides, "strides"), _anchor_tuple(levels)

@@ -43,6 +43,7 @@ import torch
 from torch import Tensor
 
 from .assignment import Assignment, YoloV5Output
+from .errors import DiagnosticsError
 from .problem import Problem
 from .validate import validate_targets
 
@@ -68,7 +69,7 @@ def assign(
     Raises ``ValueError`` on invalid targets.
     """
     if semantics not in SEMANTICS:
-        raise ValueError(f"semantics: expected one of {SEMANTICS}, got {semantics!r}")
+        raise DiagnosticsError(f"semantics: expected one of {SEMANTICS}, got {semantics!r}")
     validate_targets(problem, targets)
     shapes = problem.feature_shapes if feature_shapes is None else tuple(feature_shapes)
     return _assign(problem, targets, semantics, shapes)
@@ -174,7 +175,7 @@ def build_targets(
     _check_feature_maps(problem, p)
     shapes = tuple((int(pi.shape[2]), int(pi.shape[3])) for pi in p)
     if semantics not in SEMANTICS:
-        raise ValueError(f"semantics: expected one of {SEMANTICS}, got {semantics!r}")
+        raise DiagnosticsError(f"semantics: expected one of {SEMANTICS}, got {semantics!r}")
     validate_targets(problem, targets)
     tcls, tbox, indices, anch = [], [], [], []
     for rows in _levels(problem, targets, semantics, shapes):
@@ -207,14 +208,14 @@ def make_strict_assigner(
 
 def _check_feature_maps(problem: Problem, p: Sequence[Tensor]) -> None:
     if len(p) != problem.nl:
-        raise ValueError(f"p: expected {problem.nl} levels, got {len(p)}")
+        raise DiagnosticsError(f"p: expected {problem.nl} levels, got {len(p)}")
     for i, (pi, (ny, nx)) in enumerate(zip(p, problem.feature_shapes)):
         if pi.dim() != 5 or pi.shape[1] != problem.na:
-            raise ValueError(
+            raise DiagnosticsError(
                 f"p[{i}]: expected shape (B, {problem.na}, ny, nx, no), got {list(pi.shape)}"
             )
         if (pi.shape[2], pi.shape[3]) != (ny, nx):
-            raise ValueError(
+            raise DiagnosticsError(
                 f"p[{i}]: grid {tuple(pi.shape[2:4])} does not match the problem's "
                 f"(ny, nx) = {(ny, nx)} at stride {problem.strides[i]}"
             )

@@ -23,6 +23,7 @@ from .assigners import Factory
 from .assignment import Assignment
 from .corpus import PROBLEMS, corpus
 from .data import letterbox
+from .errors import DiagnosticsError
 from .problem import Problem
 
 FORMAT = "yolo-diagnostics snapshot 1"
@@ -108,9 +109,9 @@ def read(path: Path) -> list[SnapshotCase]:
     try:
         text = path.read_text().splitlines()
     except OSError as error:
-        raise ValueError(f"{path}: cannot read the snapshot: {error}") from None
+        raise DiagnosticsError(f"{path}: cannot read the snapshot: {error}") from None
     if not text or text[0] != f"# {FORMAT}":
-        raise ValueError(f"{path}:1: not a snapshot (expected '# {FORMAT}')")
+        raise DiagnosticsError(f"{path}:1: not a snapshot (expected '# {FORMAT}')")
     cases: list[SnapshotCase] = []
     head: dict | None = None
     rows: list[str] = []
@@ -123,9 +124,9 @@ def read(path: Path) -> list[SnapshotCase]:
             try:
                 head, rows = json.loads(line[5:]), []
             except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number}: bad case line: {error}") from None
+                raise DiagnosticsError(f"{path}:{number}: bad case line: {error}") from None
         elif head is None or len(line.split()) != 12:
-            raise ValueError(f"{path}:{number}: expected a case line or a row of 12 fields")
+            raise DiagnosticsError(f"{path}:{number}: expected a case line or a row of 12 fields")
         else:
             rows.append(line)
     if head is not None:

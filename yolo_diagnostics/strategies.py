@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from hypothesis.strategies import DrawFn, SearchStrategy
 from torch import Tensor
 
+from .errors import DiagnosticsError
 from .problem import PRESETS, AnchorSet, Problem
 from .validate import validate_targets
 
@@ -111,7 +112,7 @@ def problems(
     """
     nl = draw(_strategy(levels))
     if nl not in _STRIDES:
-        raise ValueError(f"problems: levels must be 3 or 4, got {nl!r}")
+        raise DiagnosticsError(f"problems: levels must be 3 or 4, got {nl!r}")
     strides = _STRIDES[nl]
     sides = _EXACT_SIDES if draw(_strategy(exact)) else tuple(k * strides[-1] for k in _CELLS)
     height = draw(st.sampled_from(sides))
@@ -171,7 +172,7 @@ def targets(
             ``1 - x`` are exact in float32; needs power-of-two sides (``problems(exact=True)``).
     """
     if not 0 <= min_targets <= max_targets:
-        raise ValueError(
+        raise DiagnosticsError(
             f"targets: need 0 <= min_targets <= max_targets, got {min_targets}, {max_targets}"
         )
     if isinstance(problem, SearchStrategy):
@@ -179,7 +180,7 @@ def targets(
             lambda p: targets(p, min_targets=min_targets, max_targets=max_targets, exact=exact)
         )
     if exact and any(side & (side - 1) for side in problem.img_size):
-        raise ValueError(
+        raise DiagnosticsError(
             f"targets: exact=True needs power-of-two image sides, got {problem.img_size}"
         )
     return _target_sets(problem, min_targets, max_targets, exact)

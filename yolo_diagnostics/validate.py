@@ -12,6 +12,7 @@ import math
 import torch
 from torch import Tensor
 
+from .errors import DiagnosticsError
 from .problem import Problem
 
 FIELDS = ("image", "class", "x", "y", "w", "h")
@@ -26,13 +27,15 @@ def validate_targets(problem: Problem, targets: object) -> Tensor:
     ``[0, num_classes)``; image and class ids must be integers.
     """
     if not isinstance(targets, Tensor):
-        raise ValueError(f"targets: expected a torch.Tensor [nt, 6], got {type(targets).__name__}")
+        raise DiagnosticsError(
+            f"targets: expected a torch.Tensor [nt, 6], got {type(targets).__name__}"
+        )
     if targets.dim() != 2 or targets.shape[1] != 6:
-        raise ValueError(
+        raise DiagnosticsError(
             f"targets: expected shape [nt, 6] (image, class, x, y, w, h), got {list(targets.shape)}"
         )
     if not targets.dtype.is_floating_point:
-        raise ValueError(f"targets: expected a floating dtype, got {targets.dtype}")
+        raise DiagnosticsError(f"targets: expected a floating dtype, got {targets.dtype}")
     if targets.shape[0] == 0 or _in_range(problem, targets.detach()):
         return targets
     t = targets.detach().to(torch.float64)
@@ -61,7 +64,7 @@ def validate_targets(problem: Problem, targets: object) -> Tensor:
         return targets
     row, col = (int(i) for i in bad.nonzero()[0])
     message = rules[int(reason[row, col]) - 1][1]
-    raise ValueError(
+    raise DiagnosticsError(
         f"targets row {row}, field {FIELDS[col]!r}: {message}, got {targets[row, col].item()!r}"
     )
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..errors import DiagnosticsError
 from ..problem import Problem
 
 # How to install each adapter's package: the package itself without its training and export
@@ -42,7 +43,7 @@ def missing(package: str, error: ImportError) -> ImportError:
 def require_g_half(problem: Problem, package: str, where: str) -> None:
     """Both packages implement only YOLOv5's 3-positive rule."""
     if problem.g != 0.5:
-        raise ValueError(
+        raise DiagnosticsError(
             f"Problem.g = {problem.g}: the {package} package only implements g = 0.5 ({where})"
         )
 

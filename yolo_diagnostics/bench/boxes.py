@@ -19,6 +19,7 @@ import math
 import torch
 from torch import Tensor
 
+from ..errors import DiagnosticsError
 from ..problem import Problem
 
 MIN_SIDE_PX, MAX_SIDE_PX = 2.0, 600.0
@@ -33,7 +34,7 @@ def random_targets(
     The same ``(problem, nt, seed)`` gives the same targets on every device.
     """
     if nt < 0:
-        raise ValueError(f"nt: expected >= 0, got {nt}")
+        raise DiagnosticsError(f"nt: expected >= 0, got {nt}")
     gen = torch.Generator().manual_seed(seed)
     f64 = torch.float64
     centre = torch.rand(nt, 2, generator=gen, dtype=f64)

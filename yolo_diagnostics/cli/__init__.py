@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..errors import DiagnosticsError
 from . import contract, dataset
 
 
@@ -68,6 +69,6 @@ def _parser() -> argparse.ArgumentParser:
 def _show(args: argparse.Namespace) -> int:
     if args.case is not None:
         if args.coco is not None or args.yolo is not None:
-            raise ValueError("show takes a case file or --coco/--yolo, not both")
+            raise DiagnosticsError("show takes a case file or --coco/--yolo, not both")
         return contract.replay_case(args)
     return dataset.show_image(args)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..assigners import DEFAULT_ASSIGNER
 from ..devices import resolve_devices
+from ..errors import DiagnosticsError
 from .common import input_and_anchors
 
 # Bare `bench` is `bench contract`: the contract's options live on `bench` itself, and the
@@ -157,12 +158,12 @@ def assign_mode(args: argparse.Namespace) -> int:
     from .dataset import problem_of
 
     if min(args.nt) < 0:
-        raise ValueError(f"--nt: expected numbers >= 0, got {args.nt}")
+        raise DiagnosticsError(f"--nt: expected numbers >= 0, got {args.nt}")
     if args.repeats < 1:
-        raise ValueError(f"--repeats: expected >= 1, got {args.repeats}")
+        raise DiagnosticsError(f"--repeats: expected >= 1, got {args.repeats}")
     if args.threads is not None:
         if args.threads < 1:
-            raise ValueError(f"--threads: expected >= 1, got {args.threads}")
+            raise DiagnosticsError(f"--threads: expected >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     (device,) = resolve_devices([args.device])
     problem = dataclasses.replace(problem_of(args), batch_size=args.batch_size)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..assigners import load_factory
 from ..devices import resolve_devices
+from ..errors import DiagnosticsError
 from . import bench
 from .common import assigner_and_device
 
@@ -136,7 +137,9 @@ def replay_case(args: argparse.Namespace) -> int:
     spec = args.assigner or content["assigner"]
     prop, device, case = case_from_data(content["case"])
     if prop not in PROPERTIES:
-        raise ValueError(f"{args.case}: a {prop!r} case replays only in the contract (--golden)")
+        raise DiagnosticsError(
+            f"{args.case}: a {prop!r} case replays only in the contract (--golden)"
+        )
     options = ContractOptions(
         factory=load_factory(spec),
         assigner=spec,

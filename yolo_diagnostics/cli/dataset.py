@@ -13,6 +13,7 @@ from typing import Any
 from tqdm import tqdm
 
 from ..devices import resolve_devices
+from ..errors import DiagnosticsError
 from . import common
 
 
@@ -132,7 +133,7 @@ def problem_of(args: argparse.Namespace):
     from ..problem import Problem, anchor_set
 
     if len(args.img_size) not in (1, 2):
-        raise ValueError(f"--img-size: expected S or H W, got {args.img_size}")
+        raise DiagnosticsError(f"--img-size: expected S or H W, got {args.img_size}")
     size = tuple(args.img_size) * (3 - len(args.img_size))
     strides, anchors = anchor_set(args.anchors)
     return Problem(img_size=size, strides=strides, anchors=anchors, anchor_t=args.anchor_t)
@@ -145,7 +146,7 @@ def _scan(args: argparse.Namespace) -> int:
     (device,) = resolve_devices([args.device])
     problem = problem_of(args)
     if args.pages < 0 or args.workers < 1:
-        raise ValueError("--pages must be >= 0 and --workers >= 1")
+        raise DiagnosticsError("--pages must be >= 0 and --workers >= 1")
     start = time.perf_counter()
     dataset = _load(args)
     load = time.perf_counter() - start
@@ -198,7 +199,7 @@ def _load(args: argparse.Namespace, *, names: tuple[str, ...] | None = None):
     from ..data.sample import SAMPLE_COCO, SAMPLE_IMAGES
 
     if args.coco is not None and args.yolo is not None:
-        raise ValueError("give --coco or --yolo, not both")
+        raise DiagnosticsError("give --coco or --yolo, not both")
     if args.coco is not None:
         return load_coco(args.coco, args.images)
     if args.yolo is not None:
@@ -249,15 +250,15 @@ def show_image(args: argparse.Namespace) -> int:
     problem = problem_of(args)
     if args.coco is not None:
         if args.image_id is None:
-            raise ValueError("show --coco needs --image-id")
+            raise DiagnosticsError("show --coco needs --image-id")
         dataset = _load(args)
         ids = [str(i) for i in dataset.image_ids]
         if args.image_id not in ids:
-            raise ValueError(f"{args.coco}: no image with id {args.image_id}")
+            raise DiagnosticsError(f"{args.coco}: no image with id {args.image_id}")
         dataset = dataset.subset([ids.index(args.image_id)])
     else:
         if args.yolo is None:
-            raise ValueError(
+            raise DiagnosticsError(
                 "show needs a case file, --coco ANN.json --image-id N, or --yolo IMAGE"
             )
         names = None if args.names is None else class_names_of(args.names)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import DiagnosticsError
+
 # Reasons an annotation is skipped (the keys of ``skipped_annotations`` in a scan's JSON).
 CROWD = "crowd (iscrowd: 1)"
 OUTSIDE = "outside its image"
@@ -74,16 +76,18 @@ class BoxDataset:
     def __post_init__(self) -> None:
         n, m = len(self.image_files), len(self.box_image)
         if len(self.image_ids) != n or self.sizes.shape != (n, 2):
-            raise ValueError(f"{self.source}: image ids and sizes must have {n} rows")
+            raise DiagnosticsError(f"{self.source}: image ids and sizes must have {n} rows")
         for name, array, shape in (
             ("box_class", self.box_class, (m,)),
             ("boxes", self.boxes, (m, 4)),
             ("box_ids", self.box_ids, (m,)),
         ):
             if array.shape != shape:
-                raise ValueError(f"{self.source}: {name} has shape {array.shape}, expected {shape}")
+                raise DiagnosticsError(
+                    f"{self.source}: {name} has shape {array.shape}, expected {shape}"
+                )
         if m and np.any(np.diff(self.box_image) < 0):
-            raise ValueError(f"{self.source}: boxes must be ordered by image")
+            raise DiagnosticsError(f"{self.source}: boxes must be ordered by image")
 
     @property
     def num_images(self) -> int:

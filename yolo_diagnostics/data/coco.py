@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from pycocotools.coco import COCO
 
+from ..errors import DiagnosticsError
 from .boxes import (
     CROWD,
     MALFORMED_BBOX,
@@ -102,14 +103,14 @@ def _read(path: Path) -> dict[str, Any]:
         with path.open("rb") as f:
             data = json.load(f)
     except OSError as error:
-        raise ValueError(f"{path}: cannot read the COCO file: {error.strerror}") from None
+        raise DiagnosticsError(f"{path}: cannot read the COCO file: {error.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: not a COCO instances file, not JSON: {error}") from None
+        raise DiagnosticsError(f"{path}: not a COCO instances file, not JSON: {error}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: not a COCO instances file, the top level is not an object")
+        raise DiagnosticsError(f"{path}: not a COCO instances file, the top level is not an object")
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
-            raise ValueError(f"{path}: not a COCO instances file, no {key!r} list")
+            raise DiagnosticsError(f"{path}: not a COCO instances file, no {key!r} list")
     return data
 
 
@@ -120,12 +121,14 @@ def _index(path: Path, data: dict[str, Any]) -> COCO:
         fields = required.get(key, ("id",))
         for k, item in enumerate(data[key]):
             if not isinstance(item, dict) or any(f not in item for f in fields):
-                raise ValueError(f"{path}: {key}[{k}] is not an object with {', '.join(fields)}")
+                raise DiagnosticsError(
+                    f"{path}: {key}[{k}] is not an object with {', '.join(fields)}"
+                )
     ids = [img["id"] for img in data["images"]]
     if len(set(ids)) != len(ids):
         seen: set[Any] = set()
         dup = next(i for i in ids if i in seen or seen.add(i))
-        raise ValueError(f"{path}: image id {dup!r} appears more than once in 'images'")
+        raise DiagnosticsError(f"{path}: image id {dup!r} appears more than once in 'images'")
     coco = COCO()
     coco.dataset = data
     with contextlib.redirect_stdout(io.StringIO()):  # "creating index..." chatter
@@ -136,7 +139,7 @@ def _index(path: Path, data: dict[str, Any]) -> COCO:
 def _size(path: Path, img: dict[str, Any]) -> tuple[int, int]:
     h, w = img.get("height"), img.get("width")
     if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (h, w)):
-        raise ValueError(
+        raise DiagnosticsError(
             f"{path}: image id {img['id']!r}: width and height must be positive integers, "
             f"got width={w!r}, height={h!r}"
         )

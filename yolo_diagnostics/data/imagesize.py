@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..errors import DiagnosticsError
+
 IMAGE_SUFFIXES = (".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp")
 """YOLOv5's ``IMG_FORMATS`` (less ``pfm``, which Pillow does not read)."""
 
@@ -31,11 +33,11 @@ def image_size(path: Path) -> tuple[int, int]:
             if im.getexif().get(_ORIENTATION) in (6, 8):  # rotated by 90 or 270 degrees
                 w, h = h, w
     except FileNotFoundError:
-        raise ValueError(f"{path}: image file not found") from None
+        raise DiagnosticsError(f"{path}: image file not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, ImportError) as error:
         # Pillow's format plugins raise any of these on a damaged or foreign file (an
         # ImportError when a plugin another package registered lacks its library)
-        raise ValueError(f"{path}: not a readable image: {error}") from None
+        raise DiagnosticsError(f"{path}: not a readable image: {error}") from None
     return h, w
 
 

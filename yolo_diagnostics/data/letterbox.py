@@ -28,6 +28,8 @@ import cv2
 import numpy as np
 from torch import Tensor
 
+from ..errors import DiagnosticsError
+
 PAD_COLOUR = 114
 CLIP_EPS = 1e-3  # xyxy2xywhn(clip=True, eps=1e-3): boxes end 1e-3 px inside the canvas
 
@@ -61,7 +63,7 @@ def input_geometry(sizes: np.ndarray, img_size: tuple[int, int]) -> InputGeometr
     """The YOLOv5 geometry of images of ``sizes`` (``int[N, 2]`` original ``(h0, w0)``)."""
     sizes = np.asarray(sizes, dtype=np.int64).reshape(-1, 2)
     if len(sizes) and sizes.min() <= 0:
-        raise ValueError(f"image sizes must be positive, got {sizes[sizes.min(1) <= 0][0]}")
+        raise DiagnosticsError(f"image sizes must be positive, got {sizes[sizes.min(1) <= 0][0]}")
     height, width = (int(v) for v in img_size)
     h0, w0 = sizes[:, 0].astype(np.float64), sizes[:, 1].astype(np.float64)
     r = max(height, width) / np.maximum(h0, w0)
@@ -143,7 +145,9 @@ def letterbox(image: np.ndarray, img_size: tuple[int, int]) -> Letterbox:
     """``image`` (``uint8[h0, w0, 3]``) as YOLOv5 feeds it to a network of input
     ``img_size = (H, W)`` without augmentation: `load_image`, then `letterbox_pixels`."""
     if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3):
-        raise ValueError(f"image: expected uint8[h, w, 3], got {getattr(image, 'shape', image)}")
+        raise DiagnosticsError(
+            f"image: expected uint8[h, w, 3], got {getattr(image, 'shape', image)}"
+        )
     geometry = input_geometry(np.array([image.shape[:2]]), img_size)
     loaded = load_image(image, max(img_size))
     canvas = letterbox_pixels(loaded, img_size)

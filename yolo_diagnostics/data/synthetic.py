@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DiagnosticsError
+
 # (height, width) and weight of COCO's most common image sizes
 IMAGE_SIZES = (
     ((480, 640), 0.40),
@@ -36,7 +38,7 @@ NUM_CLASSES = 80
 def synthetic_coco(images: int, boxes: int, seed: int = 0) -> dict[str, Any]:
     """A COCO instances dict of ``images`` images and ``boxes`` annotations (crowd included)."""
     if images < 1 or boxes < 0:
-        raise ValueError(
+        raise DiagnosticsError(
             f"synthetic dataset: need images >= 1 and boxes >= 0, got {images}, {boxes}"
         )
     rng = np.random.default_rng(seed)

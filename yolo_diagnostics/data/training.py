@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ..errors import DiagnosticsError
 from .boxes import BoxDataset
 from .letterbox import input_geometry, labels_to_input, letterbox
 
@@ -73,10 +74,10 @@ class TrainingInputs(Dataset):
         """
         path = self.dataset.image_path(index)
         if path is None:
-            raise ValueError(f"{self.dataset.source}: no image folder, so no pixels")
+            raise DiagnosticsError(f"{self.dataset.source}: no image folder, so no pixels")
         pixels = cv2.imread(str(path))
         if pixels is None:
-            raise ValueError(f"{path}: image file missing or not decodable")
+            raise DiagnosticsError(f"{path}: image file missing or not decodable")
         return letterbox(pixels, self.img_size).image
 
     def __getitem__(self, index: int) -> Sample:

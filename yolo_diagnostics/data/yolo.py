@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from ..errors import DiagnosticsError
 from .boxes import (
     DUPLICATE,
     MALFORMED,
@@ -58,11 +59,11 @@ def load_yolo(
         root, entries, names = _data_yaml(source, split)
         files = [f for entry in entries for f in _images_of(entry, source)]
     else:
-        raise ValueError(
+        raise DiagnosticsError(
             f"{source}: expected a dataset folder (images/, labels/), a data YAML or an image"
         )
     if not files:
-        raise ValueError(f"{source}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
+        raise DiagnosticsError(f"{source}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
 
     sizes = image_sizes(files, workers, progress)
     skipped: list[Skip] = []
@@ -104,7 +105,7 @@ def _labels(
     except FileNotFoundError:
         return np.zeros((0, 7))  # an image without a label file has no boxes, as in YOLOv5
     except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: cannot read the label file: {error}") from None
+        raise DiagnosticsError(f"{path}: cannot read the label file: {error}") from None
     out, seen = [], set()
     for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
@@ -159,9 +160,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as error:
-        raise ValueError(f"{path}: not a readable data YAML: {error}") from None
+        raise DiagnosticsError(f"{path}: not a readable data YAML: {error}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: not a data YAML, the top level is not a mapping")
+        raise DiagnosticsError(f"{path}: not a data YAML, the top level is not a mapping")
     return data
 
 
@@ -171,7 +172,7 @@ def _data_yaml(path: Path, split: str) -> tuple[Path, list[Path], tuple[str, ...
     root = Path(data.get("path") or ".")
     root = root if root.is_absolute() else path.parent / root
     if split not in data or not data[split]:
-        raise ValueError(f"{path}: no {split!r} images named")
+        raise DiagnosticsError(f"{path}: no {split!r} images named")
     entries = data[split] if isinstance(data[split], list) else [data[split]]
     return root, [root / str(e) for e in entries], _names(path, data)
 
@@ -180,11 +181,11 @@ def _names(path: Path, data: dict[str, Any]) -> tuple[str, ...]:
     names = data.get("names")
     if isinstance(names, dict):
         if sorted(names) != list(range(len(names))):
-            raise ValueError(f"{path}: names must be numbered 0 .. {len(names) - 1}")
+            raise DiagnosticsError(f"{path}: names must be numbered 0 .. {len(names) - 1}")
         return tuple(str(names[k]) for k in range(len(names)))
     if isinstance(names, list) and names:
         return tuple(str(n) for n in names)
-    raise ValueError(f"{path}: no class names ('names: [...]' or '{{0: name, ...}}')")
+    raise DiagnosticsError(f"{path}: no class names ('names: [...]' or '{{0: name, ...}}')")
 
 
 def _images_of(entry: Path, source: Path) -> list[Path]:
@@ -196,12 +197,12 @@ def _images_of(entry: Path, source: Path) -> list[Path]:
         return [entry.parent / x if not os.path.isabs(x) else Path(x) for x in lines]
     if entry.suffix.lower() in IMAGE_SUFFIXES and entry.is_file():
         return [entry]
-    raise ValueError(f"{source}: {entry} is not a folder, image list or image")
+    raise DiagnosticsError(f"{source}: {entry} is not a folder, image list or image")
 
 
 def _images_in(folder: Path, source: Path) -> list[Path]:
     if not folder.is_dir():
-        raise ValueError(f"{source}: no images folder {folder}")
+        raise DiagnosticsError(f"{source}: no images folder {folder}")
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..assignment import Assignment, Diff
+from ..errors import DiagnosticsError
 from ..invariants import Violation
 from ..problem import Problem
 from .inputs import background, check_image_index, check_problem, targets_array
@@ -90,16 +91,18 @@ def assignment_figure(
     check_problem(problem)
     t = targets_array(targets)
     if not isinstance(assignment, Assignment):
-        raise ValueError(f"assignment: expected an Assignment, got {type(assignment).__name__}")
+        raise DiagnosticsError(
+            f"assignment: expected an Assignment, got {type(assignment).__name__}"
+        )
     if diff is not None and not isinstance(diff, Diff):
-        raise ValueError(f"diff: expected a Diff or None, got {type(diff).__name__}")
+        raise DiagnosticsError(f"diff: expected a Diff or None, got {type(diff).__name__}")
     scale = zoom(problem)
     base = zoomed(background(problem, image), scale)
     check_image_index(problem, image_index)
     violations = tuple(violations)
     for k, v in enumerate(violations):
         if not isinstance(v, Violation):
-            raise ValueError(f"violations[{k}]: expected a Violation, got {type(v).__name__}")
+            raise DiagnosticsError(f"violations[{k}]: expected a Violation, got {type(v).__name__}")
 
     table = Table.of(assignment)
     red, notes = _red_rows(table, violations)

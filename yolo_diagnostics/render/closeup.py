@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..assignment import Assignment
+from ..errors import DiagnosticsError
 from ..problem import Problem
 from .assignment import assignment_figure
 from .inputs import targets_array
@@ -59,7 +60,9 @@ def closeup_figure(
     x0, y0, x1, y1 = region
     s = problem.strides[-1]
     if min(x0, y0, x1, y1) < 0 or (x0 | y0 | x1 | y1) % s or x1 <= x0 or y1 <= y0:
-        raise ValueError(f"region: expected a non-empty box aligned to stride {s}, got {region}")
+        raise DiagnosticsError(
+            f"region: expected a non-empty box aligned to stride {s}, got {region}"
+        )
     h, w = problem.img_size
     crop = dataclasses.replace(problem, img_size=(y1 - y0, x1 - x0), batch_size=1)
     t = targets_array(targets).copy()

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from ..errors import DiagnosticsError
 from ..problem import Problem
 from .style import (
     CANVAS,
@@ -46,12 +47,12 @@ def tile_panels(panels: Sequence[np.ndarray], columns: int = 2) -> np.ndarray:
     ``uint8[rows * h + (rows + 1) * PAD, cols * w + (cols + 1) * PAD, 3]``.
     """
     if not panels:
-        raise ValueError("tile_panels: expected at least one panel")
+        raise DiagnosticsError("tile_panels: expected at least one panel")
     if columns < 1:
-        raise ValueError(f"tile_panels: columns must be >= 1, got {columns}")
+        raise DiagnosticsError(f"tile_panels: columns must be >= 1, got {columns}")
     for k, p in enumerate(panels):
         if p.ndim != 3 or p.shape[2] != 3 or p.dtype != np.uint8:
-            raise ValueError(
+            raise DiagnosticsError(
                 f"tile_panels: panel {k} must be uint8[h, w, 3], got {p.dtype}{list(p.shape)}"
             )
     cols = min(columns, len(panels))

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..errors import DiagnosticsError
 from ..problem import Problem
 from .inputs import background, check_image_index, check_problem, targets_array
 from .panels import encode_png, tile_panels, with_title, zoom, zoomed
@@ -106,7 +107,7 @@ def original_figure(
         image = np.empty((h0, w0, 3), np.uint8)
         image[:] = BACKGROUND
     elif image.shape != (h0, w0, 3) or image.dtype != np.uint8:
-        raise ValueError(
+        raise DiagnosticsError(
             f"image: expected uint8[{h0}, {w0}, 3], got {image.dtype}{list(image.shape)}"
         )
     scale = min(1.0, max_side / max(h0, w0))

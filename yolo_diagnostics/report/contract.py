@@ -19,6 +19,7 @@ from torch import Tensor
 from ..assignment import Assignment, Diff, diff
 from ..contract.cases import case_from_data
 from ..contract.properties import ContractFailure, ContractOptions, call
+from ..errors import DiagnosticsError
 from ..invariants import Violation, check, shape_violations
 from ..problem import Problem
 from ..reference import assign
@@ -152,12 +153,12 @@ def load_case(path: Path) -> dict[str, Any]:
     try:
         content = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: not a readable case file: {error}") from None
+        raise DiagnosticsError(f"{path}: not a readable case file: {error}") from None
     for key in ("assigner", "case"):
         if key not in content:
-            raise ValueError(f"{path}: not a case file, no {key!r}")
+            raise DiagnosticsError(f"{path}: not a case file, no {key!r}")
     try:
         case_from_data(content["case"])
     except (KeyError, TypeError, ValueError) as error:
-        raise ValueError(f"{path}: the case does not load: {error}") from None
+        raise DiagnosticsError(f"{path}: the case does not load: {error}") from None
     return content

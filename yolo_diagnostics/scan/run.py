@@ -18,6 +18,7 @@ import torch
 
 from ..data.boxes import BoxDataset, Skip
 from ..data.letterbox import InputGeometry, input_geometry, labels_to_input
+from ..errors import DiagnosticsError
 from ..problem import Problem
 from ..reference import Semantics
 from .assignment import Counts, count_assignment
@@ -104,7 +105,7 @@ def scan_dataset(
     ``k`` more targets are assigned.
     """
     if not 0 <= scale_aug < 1:
-        raise ValueError(f"scale_aug: expected a value in [0, 1), got {scale_aug}")
+        raise DiagnosticsError(f"scale_aug: expected a value in [0, 1), got {scale_aug}")
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     problem = replace(problem, num_classes=max(dataset.num_classes, 1), batch_size=1)
