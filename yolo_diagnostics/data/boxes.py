@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
@@ -30,6 +30,32 @@ UNKNOWN_CLASS = "class not in names"
 MALFORMED = "malformed label line"
 MALFORMED_BBOX = "bbox is not [x, y, w, h]"
 DUPLICATE = "duplicate label line (YOLOv5 removes it)"
+
+
+def unsafe_name(name: str) -> str | None:
+    """Why the file name ``name`` may not be joined to an image root (absolute, or going up
+    with ``..``), or ``None``."""
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if name.startswith(("/", "\\")) or PureWindowsPath(name).is_absolute():
+        return "is an absolute path"
+    if ".." in parts:
+        return "goes up with '..'"
+    return None
+
+
+def inside_root(root: Path, name: str, where: str) -> Path:
+    """``root / name``, refused with `DiagnosticsError` when the name is absolute, goes up
+    with ``..``, or resolves (through symlinks) outside ``root``: a dataset names files
+    under its image folder, never elsewhere on the machine."""
+    reason = unsafe_name(name)
+    path = root / name
+    if reason is None and not path.resolve().is_relative_to(root.resolve()):
+        reason = f"leads outside the image root (to {path.resolve()}) through a symlink"
+    if reason is not None:
+        raise DiagnosticsError(
+            f"{where}: file name {name!r} {reason}; images must lie under {root}"
+        )
+    return path
 
 
 @dataclass(frozen=True)
@@ -56,6 +82,9 @@ class BoxDataset:
             (to half a pixel).
         box_ids: ``int64[M]`` the annotation id (COCO) or line number (YOLO) of each box.
         image_root: folder of the image files; ``None`` when only statistics are possible.
+        confined: file names come from the annotations (COCO ``file_name``) and must stay
+            under ``image_root`` (`inside_root`); a YOLO dataset's files are those its folder
+            or data YAML lists, absolute list entries and symlinks included, as in YOLOv5.
         skipped: annotations left out, with their reasons.
         clipped: boxes that reached outside their image and were clipped to it.
     """
@@ -70,6 +99,7 @@ class BoxDataset:
     boxes: np.ndarray
     box_ids: np.ndarray
     image_root: Path | None = None
+    confined: bool = False
     skipped: list[Skip] = field(default_factory=list)
     clipped: int = 0
 
@@ -106,10 +136,14 @@ class BoxDataset:
         return dict(Counter(s.reason for s in self.skipped).most_common())
 
     def image_path(self, index: int) -> Path | None:
-        """The file of image ``index``, or ``None`` without an image root."""
+        """The file of image ``index``, or ``None`` without an image root; for a confined
+        dataset, `DiagnosticsError` when the name leads outside the root."""
         if self.image_root is None:
             return None
-        return self.image_root / self.image_files[index]
+        if not self.confined:
+            return self.image_root / self.image_files[index]
+        where = f"image {self.image_ids[index]!r}"
+        return inside_root(self.image_root, self.image_files[index], where)
 
     def boxes_of(self, index: int) -> slice:
         """The rows of image ``index`` (boxes are ordered by image)."""
@@ -133,6 +167,7 @@ class BoxDataset:
             boxes=self.boxes[index],
             box_ids=self.box_ids[index],
             image_root=self.image_root,
+            confined=self.confined,
         )
 
     def pixel_boxes(self, rows: slice | np.ndarray) -> np.ndarray:

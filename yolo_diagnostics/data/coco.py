@@ -31,6 +31,7 @@ from .boxes import (
     Skip,
     clip_to_image,
     corners_to_xywh,
+    unsafe_name,
 )
 
 
@@ -44,6 +45,13 @@ def load_coco(annotation_file: str | Path, images: str | Path | None = None) -> 
     path = Path(annotation_file)
     coco = _index(path, _read(path))
     image_list = coco.dataset["images"]
+    for img in image_list:
+        reason = unsafe_name(str(img.get("file_name", "")))
+        if reason is not None:
+            raise DiagnosticsError(
+                f"{path}: image {img['id']!r}: file_name {img['file_name']!r} {reason}; "
+                "images must lie under the images folder"
+            )
     order = {img["id"]: k for k, img in enumerate(image_list)}
     sizes = np.array([_size(path, img) for img in image_list], dtype=np.int64).reshape(-1, 2)
     cat_ids = sorted(coco.getCatIds())
@@ -93,6 +101,7 @@ def load_coco(annotation_file: str | Path, images: str | Path | None = None) -> 
         boxes=corners_to_xywh(corners[keep]),
         box_ids=np.array([_int_id(row[2].get("id")) for row in kept], dtype=np.int64)[keep],
         image_root=None if images is None else Path(images),
+        confined=True,
         skipped=skipped,
         clipped=int((clipped & keep).sum()),
     )
