@@ -63,6 +63,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="exit 1 when the realized recall is below X (a CI gate)",
     )
     scan.add_argument(
+        "--on-bad-annotation",
+        choices=("fail", "skip"),
+        default="skip",
+        help="stop at the first bad annotation (fail), or leave it out, counted and named in "
+        "the report (skip, the default); crowd annotations are always left out",
+    )
+    scan.add_argument(
         "--workers",
         type=int,
         default=min(8, os.cpu_count() or 1),
@@ -164,6 +171,7 @@ def _scan(args: argparse.Namespace) -> int:
             scale_aug=args.scale_aug,
             device=device,
             progress=bar.update,
+            on_bad_annotation=args.on_bad_annotation,
         )
     result.seconds = {"load": load, **result.seconds}
     s = summary(result)

@@ -12,11 +12,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Literal
 
 import numpy as np
 import torch
 
-from ..data.boxes import BoxDataset, Skip
+from ..data.boxes import CROWD, BoxDataset, Skip
 from ..data.letterbox import InputGeometry, input_geometry, labels_to_input
 from ..errors import DiagnosticsError
 from ..problem import Problem
@@ -97,15 +98,27 @@ def scan_dataset(
     scale_aug: float = 0.5,
     device: torch.device | str = "cpu",
     progress: Callable[[int], None] | None = None,
+    on_bad_annotation: Literal["fail", "skip"] = "skip",
 ) -> ScanResult:
     """Scan ``dataset`` at ``problem``'s input size, strides, anchors and ``anchor_t``.
 
     ``scale_aug`` is YOLOv5's ``hyp.scale``: the realized recall is also computed with box
     sizes scaled by ``1 - scale_aug`` and ``1 + scale_aug``. ``progress(k)`` is called as
-    ``k`` more targets are assigned.
+    ``k`` more targets are assigned. ``on_bad_annotation="fail"`` raises `DiagnosticsError`
+    naming the first annotation the loader left out as bad (any reason but crowd), where
+    ``"skip"`` counts it in ``skipped`` and goes on.
     """
     if not 0 <= scale_aug < 1:
         raise DiagnosticsError(f"scale_aug: expected a value in [0, 1), got {scale_aug}")
+    if on_bad_annotation not in ("fail", "skip"):
+        raise DiagnosticsError(
+            f"on_bad_annotation: expected 'fail' or 'skip', got {on_bad_annotation!r}"
+        )
+    bad = next((s for s in dataset.skipped if s.reason != CROWD), None)
+    if on_bad_annotation == "fail" and bad is not None:
+        raise DiagnosticsError(
+            f"{bad.where}: {bad.reason} (--on-bad-annotation fail; skip would count it and go on)"
+        )
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     problem = replace(problem, num_classes=max(dataset.num_classes, 1), batch_size=1)
