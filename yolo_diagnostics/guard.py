@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import secrets
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -33,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import DiagnosticsError
+from .files import write_atomic
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -323,8 +322,8 @@ def _save(
             "overlay": overlay_path.name,
         },
     }
-    _write_atomic(case_path, json.dumps(content, indent=1).encode())
-    _write_atomic(overlay_path, _overlay(problem, cpu_targets, output, failing))
+    write_atomic(case_path, json.dumps(content, indent=1))
+    write_atomic(overlay_path, _overlay(problem, cpu_targets, output, failing))
     return case_path, overlay_path
 
 
@@ -354,20 +353,6 @@ def _image_of(problem: Problem, targets: Tensor, table: Any, failing: tuple[Viol
             candidates.append(int(targets[v.targets[0], 0]))
     candidates.extend(int(t) for t in targets[:1, 0])
     return next((i for i in candidates if 0 <= i < problem.batch_size), 0)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it: a reader (or a
-    crash) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
-    try:
-        with open(partial, "xb") as f:  # a fresh name, created with the umask's mode
-            f.write(data)
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
 
 
 def _replay_spec(build_targets: object) -> str:

@@ -24,6 +24,7 @@ from .assignment import Assignment
 from .corpus import PROBLEMS, corpus
 from .data import letterbox
 from .errors import DiagnosticsError
+from .files import write_atomic
 from .problem import Problem
 
 FORMAT = "yolo-diagnostics snapshot 1"
@@ -100,8 +101,7 @@ def write(path: Path, assigner: str, cases: list[SnapshotCase]) -> None:
         }
         lines.append("case " + json.dumps(head, separators=(",", ":")))
         lines += case.rows
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
+    write_atomic(path, "\n".join(lines) + "\n")
 
 
 def read(path: Path) -> list[SnapshotCase]:

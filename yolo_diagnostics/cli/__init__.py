@@ -11,6 +11,7 @@ Bad input is one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,15 +20,42 @@ from ..errors import DiagnosticsError
 from . import contract, dataset
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like SIGINT's KeyboardInterrupt, so that a command
+    unwinds (staged report files removed, partial files deleted) instead of dying mid-write."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     args.argv = argv
+    args.finished = ""  # what a command had finished, said when it is interrupted
+    previous = _on_sigterm()
     try:
         return args.run(args)
     except ValueError as error:  # bad input from the user: one line, no traceback
         parser.exit(2, f"yolo-diagnostics: error: {error}\n")
+    except KeyboardInterrupt as interrupt:
+        name, code = ("SIGTERM", 143) if isinstance(interrupt, Terminated) else ("SIGINT", 130)
+        done = f"; it had finished {args.finished}" if args.finished else ""
+        parser.exit(code, f"yolo-diagnostics: interrupted by {name}{done}; nothing half-written\n")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _on_sigterm() -> signal.Handlers | None:
+    """Turn SIGTERM into `Terminated` while a command runs; the previous handler, or None
+    outside the main thread (where handlers cannot be set)."""
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    try:
+        return signal.signal(signal.SIGTERM, terminate)
+    except ValueError:
+        return None
 
 
 def _parser() -> argparse.ArgumentParser:

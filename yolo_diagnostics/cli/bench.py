@@ -10,6 +10,7 @@ from pathlib import Path
 from ..assigners import DEFAULT_ASSIGNER
 from ..devices import resolve_devices
 from ..errors import DiagnosticsError
+from ..files import write_atomic
 from .common import input_and_anchors
 
 # Bare `bench` is `bench contract`: the contract's options live on `bench` itself, and the
@@ -191,7 +192,6 @@ def assign_mode(args: argparse.Namespace) -> int:
         print(f"  {name:<16} {what}")
     print(format_tables(result))
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result.as_dict(), indent=1))
+        write_atomic(args.json, json.dumps(result.as_dict(), indent=1))
         print(f"figures written to {args.json}")
     return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..assigners import load_factory
 from ..devices import resolve_devices
 from ..errors import DiagnosticsError
+from ..files import write_atomic
 from . import bench
 from .common import assigner_and_device
 
@@ -96,8 +97,8 @@ def _check(args: argparse.Namespace) -> int:
         print(f"  {check_id:<17} {severity:<5} {n:3d} case-level finding(s)")
     failed = [r.case for r in results if r.failed]
 
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(
+    write_atomic(
+        args.json,
         json.dumps(
             {
                 "assigner": args.assigner,
@@ -109,7 +110,7 @@ def _check(args: argparse.Namespace) -> int:
                 "cases": [r.as_dict() for r in results],
             },
             indent=1,
-        )
+        ),
     )
     verdict = f"FAIL ({len(failed)} of {len(results)} cases)" if failed else "PASS"
     print(f"result: {verdict}; findings written to {args.json}")
@@ -154,8 +155,7 @@ def replay_case(args: argparse.Namespace) -> int:
         failure = error
     found = overlay(options, device, case, failure)
     out = args.out or Path("reports") / (args.case.stem + ".png")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(found.png)
+    write_atomic(out, found.png)
     print(
         f"case {args.case}: property {prop} on {device}, assigner {spec}, "
         f"{len(case['targets'])} target(s)"

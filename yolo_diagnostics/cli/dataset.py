@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from ..devices import resolve_devices
 from ..errors import DiagnosticsError
+from ..files import write_atomic
 from . import common
 
 
@@ -155,8 +156,10 @@ def _scan(args: argparse.Namespace) -> int:
     if args.pages < 0 or args.workers < 1:
         raise DiagnosticsError("--pages must be >= 0 and --workers >= 1")
     start = time.perf_counter()
+    args.finished = "nothing (loading the dataset)"
     dataset = _load(args)
     load = time.perf_counter() - start
+    args.finished = f"loading {dataset.num_images:,} images"
     print(
         f"yolo-diagnostics scan: {dataset.source}: {dataset.num_images:,} images, "
         f"{dataset.num_boxes:,} boxes; input {problem.img_size[0]}x{problem.img_size[1]}, "
@@ -175,8 +178,16 @@ def _scan(args: argparse.Namespace) -> int:
         )
     result.seconds = {"load": load, **result.seconds}
     s = summary(result)
-    start = time.perf_counter()
-    with _bar(min(args.pages, dataset.num_images), "pages", "pages") as bar:
+    total, drawn = min(args.pages, dataset.num_images), 0
+
+    def page_done(n: int) -> None:
+        nonlocal drawn
+        drawn += n
+        bar.update(n)
+        args.finished = f"the assignment and {drawn:,} of {total:,} pages (not moved into place)"
+
+    args.finished = "the assignment, no page"
+    with _bar(total, "pages", "pages") as bar:
         index = write_report(
             result,
             s,
@@ -184,14 +195,11 @@ def _scan(args: argparse.Namespace) -> int:
             pages=args.pages,
             workers=args.workers,
             command=" ".join(["yolo-diagnostics", *args.argv]),
-            progress=bar.update,
+            progress=page_done,
         )
-    s["seconds"]["report"] = round(time.perf_counter() - start, 3)
-    text = json.dumps(s, indent=1)
-    for path in (args.out / "summary.json", args.json):
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
+    args.finished = f"the report in {args.out}"
+    if args.json is not None:
+        write_atomic(args.json, json.dumps(s, indent=1))
     _print_summary(s, index, args)
     bpr = s["bpr_realized"]
     if args.fail_under_bpr is not None and (bpr is None or bpr < args.fail_under_bpr):

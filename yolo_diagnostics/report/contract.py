@@ -20,6 +20,7 @@ from ..assignment import Assignment, Diff, diff
 from ..contract.cases import case_from_data
 from ..contract.properties import ContractFailure, ContractOptions, call
 from ..errors import DiagnosticsError
+from ..files import write_atomic
 from ..invariants import Violation, check, shape_violations
 from ..problem import Problem
 from ..reference import assign
@@ -142,9 +143,8 @@ def case_file(
 
 def save_case(folder: Path, name: str, content: dict[str, Any]) -> Path:
     """Write a case file into ``folder`` under a file-system-safe version of ``name``."""
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") + ".json")
-    path.write_text(json.dumps(content, indent=1))
+    write_atomic(path, json.dumps(content, indent=1))
     return path
 
 

@@ -13,8 +13,10 @@ of the targets without a positive -- with a table of its targets.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +26,7 @@ import cv2
 import jinja2
 import numpy as np
 
+from ..files import Staging, write_atomic
 from ..scan.run import ScanResult
 from ..scan.summary import image_table, worst_images
 from .plots import scan_plots
@@ -39,6 +42,7 @@ MEANINGS = {
 IMAGE_COLUMNS = ("index", "file", "id", "targets", "unmatched", "duplicates", "collisions", "tiny")
 
 _STATIC = Path(__file__).parent / "static"
+_PAGE_FILE = re.compile(r"\d+(\.html|-(original|input|assignment|closeup)\.jpg)")
 
 
 def write_report(
@@ -51,22 +55,47 @@ def write_report(
     command: str = "",
     progress: Callable[[int], None] | None = None,
 ) -> Path:
-    """Write the report of ``result`` into ``out``; returns the path of ``index.html``.
+    """Write the report of ``result`` and ``summary.json`` into ``out``; returns the path of
+    ``index.html``.
 
     ``pages`` images get a page (the worst first, see `worst_images`), drawn by ``workers``
-    threads; ``progress(1)`` is called per page written.
+    threads; ``progress(1)`` is called per page written. ``summary["seconds"]["report"]``
+    is set. Everything is written into a hidden staging folder first (`files.Staging`) and
+    moved into ``out`` only when complete: an interrupted run (an exception, SIGINT, SIGTERM
+    turned into one by the CLI) leaves ``out`` as it was. An earlier scan's pages that this
+    one does not replace are removed after the move; other files in ``out`` are left alone.
     """
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "assets").mkdir(exist_ok=True)
+    start = time.perf_counter()
+    out = Path(out)
+    with Staging(out) as stage:
+        names = _write_all(result, summary, stage.root, pages, workers, command, progress)
+        summary.setdefault("seconds", {})["report"] = round(time.perf_counter() - start, 3)
+        write_atomic(stage.root / "summary.json", json.dumps(summary, indent=1))
+        stage.publish(last=("index.html", "summary.json"))
+    olds = (out / "images").iterdir() if (out / "images").is_dir() else ()
+    for old in olds:  # an earlier scan's pages, named as ours are
+        if _PAGE_FILE.fullmatch(old.name) and old.name not in names:
+            old.unlink()
+    return out / "index.html"
+
+
+def _write_all(
+    result: ScanResult,
+    summary: dict[str, Any],
+    out: Path,
+    pages: int,
+    workers: int,
+    command: str,
+    progress: Callable[[int], None] | None,
+) -> set[str]:
+    """The whole report into the (empty) folder ``out``; returns the image pages' files."""
+    (out / "assets").mkdir(parents=True)
     for asset in ("report.css", "report.js"):
         shutil.copyfile(_STATIC / asset, out / "assets" / asset)
     plots = scan_plots(result, out / "plots")
     table = image_table(result)
     worst = worst_images(table, pages).tolist()
-    (out / "images").mkdir(exist_ok=True)
-    for old in (out / "images").iterdir():  # an earlier scan's pages, named as ours are
-        if re.fullmatch(r"\d+(\.html|-(original|input|assignment|closeup)\.jpg)", old.name):
-            old.unlink()
+    (out / "images").mkdir()
     env = _environment()
     page = env.get_template("scan/image.html.j2")
 
@@ -75,8 +104,12 @@ def write_report(
         if progress is not None:
             progress(1)
 
-    with ThreadPoolExecutor(max(workers, 1)) as pool:
-        list(pool.map(write_page, range(len(worst))))
+    pool = ThreadPoolExecutor(max(workers, 1))
+    try:
+        for done in [pool.submit(write_page, rank) for rank in range(len(worst))]:
+            done.result()
+    finally:  # on an interrupt, pages not started are not drawn
+        pool.shutdown(wait=True, cancel_futures=True)
 
     has_page = np.zeros(result.dataset.num_images, bool)
     has_page[worst] = True
@@ -95,7 +128,7 @@ def write_report(
             command=command,
         )
     )
-    return index
+    return {p.name for p in (out / "images").iterdir()}
 
 
 def _environment() -> jinja2.Environment:
