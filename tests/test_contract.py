@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,25 @@ def test_check_assigner_accepts_a_spec_and_rejects_a_bad_one() -> None:
     assert result.passed
     with pytest.raises(ValueError, match="cannot import 'nowhere'"):
         check_assigner("nowhere:factory")
+
+
+def test_pytest_timeout_bounds_a_hanging_assigner(pytester: pytest.Pytester) -> None:
+    """A hang ends the run within --timeout with the hanging line in the dump, not a stuck CI
+    job. The thread method is the one that works: the signal method's exception is caught by
+    Hypothesis, which then re-runs the hanging example to shrink it, with no alarm left."""
+    pytest.importorskip("pytest_timeout")
+    start = time.monotonic()
+    result = contract(
+        pytester,
+        "--assigner",
+        "buggy_assigners:hangs_on_many_targets",
+        "--timeout",
+        "10",
+        "--timeout-method",
+        "thread",
+    )
+    assert time.monotonic() - start < 120
+    assert result.ret == 1
+    output = result.stdout.str() + result.stderr.str()
+    assert "+ Timeout +" in output
+    assert "buggy_assigners.py" in output and "while len(targets) > 3:" in output  # where
