@@ -75,7 +75,7 @@ def targets_figure(
         f"image {image_index}   {h} x {w} px (H x W)   GT boxes",
         f"{len(mine)} targets"
         + (f", {lost} without a positive" if lost else "")
-        + (f" ({drawn} drawn)" if drawn < len(mine) else ""),
+        + left_out(drawn, len(mine)),
     ]
     return tile_panels([with_title(panel, lines)], columns=1)
 
@@ -116,9 +116,17 @@ def original_figure(
         image = cv2.resize(image, shown, interpolation=cv2.INTER_AREA)
     panel = np.ascontiguousarray(image).copy()
     t = targets_array(targets)
-    draw_targets(panel, t, np.arange(len(t)), {}, class_names, unmatched=unmatched, labels=labels)
+    drawn = draw_targets(
+        panel, t, np.arange(len(t)), {}, class_names, unmatched=unmatched, labels=labels
+    )
     lines = list(title)[:2] or [f"{w0} x {h0} px (W x H)", f"{len(t)} boxes"]
+    lines[-1] += left_out(drawn, len(t))
     return tile_panels([with_title(panel, lines)], columns=1)
+
+
+def left_out(drawn: int, total: int) -> str:
+    """What a title adds when the cap (`MAX_TARGETS`) or the view left boxes undrawn."""
+    return f" ({drawn:,} drawn, {total - drawn:,} left out)" if drawn < total else ""
 
 
 def draw_targets(
