@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +35,17 @@ from .boxes import (
     unsafe_name,
 )
 
+MAX_SIDE = 2**31 - 1
+"""The largest image width or height accepted, in pixels (beyond any real image)."""
+
 
 def load_coco(annotation_file: str | Path, images: str | Path | None = None) -> BoxDataset:
     """Load a COCO instances file; ``images`` is the folder its ``file_name``s are in.
 
     Raises ``ValueError`` naming the file and what is wrong when it is not a COCO instances
-    file (not JSON, ``images``/``annotations``/``categories`` missing, an image without a
-    positive ``width``/``height``, duplicate image ids).
+    file (not JSON, ``images``/``annotations``/``categories`` missing, no images, an image
+    without a positive ``width``/``height``, an id that is not an integer or a string,
+    duplicate image, annotation or category ids).
     """
     path = Path(annotation_file)
     coco = _index(path, _read(path))
@@ -54,7 +59,7 @@ def load_coco(annotation_file: str | Path, images: str | Path | None = None) -> 
             )
     order = {img["id"]: k for k, img in enumerate(image_list)}
     sizes = np.array([_size(path, img) for img in image_list], dtype=np.int64).reshape(-1, 2)
-    cat_ids = sorted(coco.getCatIds())
+    cat_ids = sorted(coco.getCatIds(), key=lambda c: (isinstance(c, str), c))
     cat_index = {c: k for k, c in enumerate(cat_ids)}
 
     skipped: list[Skip] = []
@@ -76,7 +81,7 @@ def load_coco(annotation_file: str | Path, images: str | Path | None = None) -> 
     xywh, malformed = _bboxes([row[2].get("bbox") for row in kept])
     h0, w0 = sizes[box_image].T.astype(np.float64)
     x, y, w, h = xywh.T
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN bboxes; x + w beyond float range
         corners = np.stack((x / w0, y / h0, (x + w) / w0, (y + h) / h0), 1)
         not_finite = ~np.isfinite(xywh).all(1) & ~malformed
         not_positive = ~(malformed | not_finite) & ((w <= 0) | (h <= 0))
@@ -113,13 +118,19 @@ def _read(path: Path) -> dict[str, Any]:
             data = json.load(f)
     except OSError as error:
         raise DiagnosticsError(f"{path}: cannot read the COCO file: {error.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, an int too long
         raise DiagnosticsError(f"{path}: not a COCO instances file, not JSON: {error}") from None
+    except RecursionError:
+        raise DiagnosticsError(
+            f"{path}: not a COCO instances file, JSON nested too deeply"
+        ) from None
     if not isinstance(data, dict):
         raise DiagnosticsError(f"{path}: not a COCO instances file, the top level is not an object")
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
             raise DiagnosticsError(f"{path}: not a COCO instances file, no {key!r} list")
+    if not data["images"]:
+        raise DiagnosticsError(f"{path}: no images in 'images', nothing to measure")
     return data
 
 
@@ -133,11 +144,21 @@ def _index(path: Path, data: dict[str, Any]) -> COCO:
                 raise DiagnosticsError(
                     f"{path}: {key}[{k}] is not an object with {', '.join(fields)}"
                 )
-    ids = [img["id"] for img in data["images"]]
-    if len(set(ids)) != len(ids):
-        seen: set[Any] = set()
-        dup = next(i for i in ids if i in seen or seen.add(i))
-        raise DiagnosticsError(f"{path}: image id {dup!r} appears more than once in 'images'")
+            for f in fields:  # pycocotools indexes by them: they must be usable as keys
+                if not _is_id(item[f]):
+                    raise DiagnosticsError(
+                        f"{path}: {key}[{k}]: {f} must be an integer or a string, got {item[f]!r}"
+                    )
+    for key, noun in (
+        ("images", "image"),
+        ("annotations", "annotation"),
+        ("categories", "category"),
+    ):
+        ids = [item["id"] for item in data[key]]
+        if len(set(ids)) != len(ids):  # pycocotools would keep the last one silently
+            seen: set[Any] = set()
+            dup = next(i for i in ids if i in seen or seen.add(i))
+            raise DiagnosticsError(f"{path}: {noun} id {dup!r} appears more than once in {key!r}")
     coco = COCO()
     coco.dataset = data
     with contextlib.redirect_stdout(io.StringIO()):  # "creating index..." chatter
@@ -147,31 +168,54 @@ def _index(path: Path, data: dict[str, Any]) -> COCO:
 
 def _size(path: Path, img: dict[str, Any]) -> tuple[int, int]:
     h, w = img.get("height"), img.get("width")
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (h, w)):
+    if not all(_is_int(v) and 0 < v <= MAX_SIDE for v in (h, w)):
         raise DiagnosticsError(
             f"{path}: image id {img['id']!r}: width and height must be positive integers, "
-            f"got width={w!r}, height={h!r}"
+            f"got width={w!r}, height={h!r} (at most {MAX_SIDE} pixels)"
         )
     return h, w
 
 
 def _bboxes(bboxes: list[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """``float64[M, 4]`` bboxes and which are not four numbers (their rows hold zeros)."""
-    try:
-        return np.array(bboxes, dtype=np.float64).reshape(len(bboxes), 4), np.zeros(
-            len(bboxes), dtype=bool
-        )
-    except (TypeError, ValueError):  # some bbox is malformed: find which, one by one
-        xywh = np.zeros((len(bboxes), 4))
-        malformed = np.ones(len(bboxes), dtype=bool)
-        for i, b in enumerate(bboxes):
-            if isinstance(b, list) and len(b) == 4 and all(_is_number(v) for v in b):
-                xywh[i], malformed[i] = b, False
-        return xywh, malformed
+    """``float64[M, 4]`` bboxes and which are not four numbers (their rows hold zeros).
+
+    NumPy would read ``"12"`` and ``true`` as numbers: a bbox holding them is malformed, so
+    the fast path is taken only when every value is a JSON number. An integer too large for
+    a float is infinite (and so skipped as not finite)."""
+    if all(type(b) is list and len(b) == 4 for b in bboxes) and {
+        type(v) for b in bboxes for v in b
+    } <= {int, float}:
+        try:
+            return np.array(bboxes, dtype=np.float64).reshape(-1, 4), np.zeros(
+                len(bboxes), dtype=bool
+            )
+        except OverflowError:  # an integer beyond float range: value by value below
+            pass
+    xywh = np.zeros((len(bboxes), 4))
+    malformed = np.ones(len(bboxes), dtype=bool)
+    for i, b in enumerate(bboxes):
+        if isinstance(b, list) and len(b) == 4 and all(_is_number(v) for v in b):
+            xywh[i], malformed[i] = [_as_float(v) for v in b], False
+    return xywh, malformed
 
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _as_float(v: int | float) -> float:
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf if v > 0 else -math.inf
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_id(v: Any) -> bool:
+    return _is_int(v) or isinstance(v, str)
 
 
 def _int_id(value: Any) -> int:

@@ -34,9 +34,17 @@ def image_size(path: Path) -> tuple[int, int]:
                 w, h = h, w
     except FileNotFoundError:
         raise DiagnosticsError(f"{path}: image file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, ImportError) as error:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        ImportError,
+        Image.DecompressionBombError,
+    ) as error:
         # Pillow's format plugins raise any of these on a damaged or foreign file (an
-        # ImportError when a plugin another package registered lacks its library)
+        # ImportError when a plugin another package registered lacks its library); a header
+        # claiming more pixels than Pillow's bomb limit is refused, as cv2.imread refuses it
         raise DiagnosticsError(f"{path}: not a readable image: {error}") from None
     return h, w
 

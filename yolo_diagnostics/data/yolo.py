@@ -34,6 +34,10 @@ from .boxes import (
 )
 from .imagesize import IMAGE_SUFFIXES, image_sizes
 
+MAX_UNNAMED_CLASSES = 65_536
+"""Without names, classes are ``0 .. max id``: a larger id (a typo such as ``1e9``) is
+skipped as not in names rather than making a class list of that length."""
+
 
 def load_yolo(
     source: str | Path,
@@ -101,7 +105,7 @@ def _labels(
     """Rows ``(image, class, line, x, y, w, h)`` of one label file, in float64 holding the
     float32 values; bad lines recorded in ``skipped``."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return np.zeros((0, 7))  # an image without a label file has no boxes, as in YOLOv5
     except (OSError, UnicodeDecodeError) as error:
@@ -118,7 +122,7 @@ def _labels(
         c, xywh = row
         reason = (
             UNKNOWN_CLASS
-            if c < 0 or c != int(c) or (names is not None and c >= len(names))
+            if not _known_class(c, names)
             else NOT_FINITE
             if not np.isfinite(xywh).all()
             else NOT_POSITIVE
@@ -135,10 +139,18 @@ def _labels(
     return np.array(out, dtype=np.float64).reshape(-1, 7)
 
 
+def _known_class(c: float, names: tuple[str, ...] | None) -> bool:
+    """Whether ``c`` is a class id: an integer in ``[0, len(names))``, or below
+    `MAX_UNNAMED_CLASSES` without names (NaN and infinities are not integers)."""
+    limit = MAX_UNNAMED_CLASSES if names is None else len(names)
+    return c.is_integer() and 0 <= c < limit
+
+
 def _parse(fields: list[str]) -> tuple[float, np.ndarray] | None:
     """``class, float32[4] xywh`` of a label line, or ``None`` if it is not one."""
     try:
-        values = np.array(fields, dtype=np.float32)  # as YOLOv5 parses its labels
+        with np.errstate(over="ignore"):  # beyond float32 is inf, skipped as not finite
+            values = np.array(fields, dtype=np.float32)  # as YOLOv5 parses its labels
     except ValueError:
         return None
     if len(values) == 5:
@@ -146,7 +158,9 @@ def _parse(fields: list[str]) -> tuple[float, np.ndarray] | None:
     if len(values) >= 7 and len(values) % 2 == 1:  # a polygon: its extent, as segments2boxes
         xy = values[1:].reshape(-1, 2)
         lo, hi = xy.min(0), xy.max(0)
-        return float(values[0]), np.concatenate(((lo + hi) / 2, hi - lo)).astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # inf is skipped as not finite
+            extent = np.concatenate(((lo + hi) / 2, hi - lo))
+        return float(values[0]), extent.astype(np.float32)
     return None
 
 
@@ -158,17 +172,28 @@ def class_names_of(path: str | Path) -> tuple[str, ...]:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise DiagnosticsError(f"{path}: not a readable data YAML: {error}") from None
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise DiagnosticsError(f"{path}: not a readable data YAML: {_yaml_error(error)}") from None
     if not isinstance(data, dict):
         raise DiagnosticsError(f"{path}: not a data YAML, the top level is not a mapping")
     return data
 
 
+def _yaml_error(error: Exception) -> str:
+    """PyYAML's error in one line: what is wrong and where (its own message spans lines)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    if problem and mark is not None:
+        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(error).split())
+
+
 def _data_yaml(path: Path, split: str) -> tuple[Path, list[Path], tuple[str, ...]]:
     """The dataset root, the split's entries and the class names of a data YAML."""
     data = _read_yaml(path)
+    if not isinstance(data.get("path") or ".", str):
+        raise DiagnosticsError(f"{path}: path must be a folder name, got {data['path']!r}")
     root = Path(data.get("path") or ".")
     root = root if root.is_absolute() else path.parent / root
     if split not in data or not data[split]:
@@ -179,8 +204,8 @@ def _data_yaml(path: Path, split: str) -> tuple[Path, list[Path], tuple[str, ...
 
 def _names(path: Path, data: dict[str, Any]) -> tuple[str, ...]:
     names = data.get("names")
-    if isinstance(names, dict):
-        if sorted(names) != list(range(len(names))):
+    if isinstance(names, dict) and names:
+        if set(names) != set(range(len(names))):
             raise DiagnosticsError(f"{path}: names must be numbered 0 .. {len(names) - 1}")
         return tuple(str(names[k]) for k in range(len(names)))
     if isinstance(names, list) and names:
@@ -193,7 +218,11 @@ def _images_of(entry: Path, source: Path) -> list[Path]:
     if entry.is_dir():
         return _images_in(entry, source)
     if entry.suffix == ".txt" and entry.is_file():
-        lines = [x.strip() for x in entry.read_text().splitlines() if x.strip()]
+        try:
+            text = entry.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise DiagnosticsError(f"{entry}: cannot read the image list: {error}") from None
+        lines = [x.strip() for x in text.splitlines() if x.strip()]
         return [entry.parent / x if not os.path.isabs(x) else Path(x) for x in lines]
     if entry.suffix.lower() in IMAGE_SUFFIXES and entry.is_file():
         return [entry]
