@@ -117,7 +117,9 @@ def test_missing_package_through_load_factory(package: str, tmp_path: Path) -> N
     result = _run_isolated(code, tmp_path)
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("ValueError: assigner 'yolo_diagnostics.adapters.")
+    assert last.startswith(
+        "yolo_diagnostics.errors.DiagnosticsError: assigner 'yolo_diagnostics.adapters."
+    )
     assert last.endswith(f"install them with: {INSTALL[package]}")
 
 

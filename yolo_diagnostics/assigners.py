@@ -25,8 +25,8 @@ DEFAULT_ASSIGNER = "yolo_diagnostics.reference:make_assigner"
 def load_factory(spec: str) -> Factory:
     """Import ``module.path:attribute`` and return the callable it names.
 
-    Raises ``ValueError`` naming the spec when it is malformed, the module does not import,
-    the attribute is missing or not callable.
+    Raises ``ValueError`` naming the spec when it is malformed, the module does not import
+    (or fails while importing), the attribute is missing or not callable.
     """
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
@@ -36,6 +36,11 @@ def load_factory(spec: str) -> Factory:
     except ImportError as error:
         raise DiagnosticsError(
             f"assigner {spec!r}: cannot import {module_name!r}: {error}"
+        ) from None
+    except Exception as error:  # the module's own code failed (SyntaxError, a raise, ...)
+        detail = " ".join(f"{type(error).__name__}: {error}".split())
+        raise DiagnosticsError(
+            f"assigner {spec!r}: cannot import {module_name!r}: {detail}"
         ) from None
     factory = module
     for part in attribute.split("."):

@@ -147,6 +147,8 @@ def shape_violations(problem: Problem, targets: Tensor, output: object) -> list[
             problems.append((i, f"nt = 0 but the level has {n} rows"))
     if len(devices) > 1:
         problems.append((None, f"tensors on several devices: {sorted(map(str, devices))}"))
+    elif devices and devices != {targets.device}:  # the loss indexes its predictions by them
+        problems.append((None, f"tensors on {devices.pop()}, expected {targets.device}"))
     for name, kinds in dtypes.items():
         if len(kinds) > 1:
             problems.append(

@@ -16,6 +16,7 @@ from .errors import DiagnosticsError
 from .problem import Problem
 
 FIELDS = ("image", "class", "x", "y", "w", "h")
+_REDUCIBLE = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def validate_targets(problem: Problem, targets: object) -> Tensor:
@@ -30,15 +31,23 @@ def validate_targets(problem: Problem, targets: object) -> Tensor:
         raise DiagnosticsError(
             f"targets: expected a torch.Tensor [nt, 6], got {type(targets).__name__}"
         )
+    if targets.layout != torch.strided or targets.is_meta:
+        where = "on the meta device" if targets.is_meta else f"with layout {targets.layout}"
+        raise DiagnosticsError(f"targets: expected a dense tensor holding values, got one {where}")
     if targets.dim() != 2 or targets.shape[1] != 6:
         raise DiagnosticsError(
             f"targets: expected shape [nt, 6] (image, class, x, y, w, h), got {list(targets.shape)}"
         )
     if not targets.dtype.is_floating_point:
         raise DiagnosticsError(f"targets: expected a floating dtype, got {targets.dtype}")
-    if targets.shape[0] == 0 or _in_range(problem, targets.detach()):
+    if targets.shape[0] == 0:
         return targets
-    t = targets.detach().to(torch.float64)
+    t = targets.detach()
+    if t.dtype not in _REDUCIBLE:  # float8: no amin/amax kernels; float64 holds it exactly
+        t = t.to(torch.float64)
+    if _in_range(problem, t):
+        return targets
+    t = t.to(torch.float64)
     bad = torch.zeros_like(t, dtype=torch.bool)  # first failing (row, field) wins
     reason = torch.zeros_like(t, dtype=torch.int64)
     rules = (
