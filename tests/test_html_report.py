@@ -170,3 +170,33 @@ def test_overlay_loads_in_a_real_browser(failing_report: Path, tmp_path: Path) -
         )
         assert overlay[0] >= 480 and overlay[1] >= 480
         assert console_errors(driver) == []
+
+
+def test_xdist_gives_the_same_cases_and_attachments(pytester: pytest.Pytester) -> None:
+    """-n 2 and one process: the same failing tests, byte-identical case files, and the same
+    attachments per test (none lost or given to another test)."""
+    outcomes = {}
+    for name, extra in (("serial", ()), ("xdist", ("-n", "2"))):
+        result = pytester.runpytest_subprocess(
+            *RUN, *BUGGY, *extra, "--html", f"{name}.html", "--self-contained-html"
+        )
+        cases = pytester.path / "reports" / "cases"
+        files = {p.name: p.read_bytes() for p in sorted(cases.glob("*.json"))}
+        for p in cases.glob("*.json"):
+            p.unlink()
+        data = report_data(pytester.path / f"{name}.html")
+        extras = {
+            test: {
+                e["name"] or e["format_type"]: decoded(e)
+                for e in entry[0]["extras"]
+                if e["name"] in ("overlay", "case JSON")
+            }
+            for test, entry in data["tests"].items()
+        }
+        outcomes[name] = (result.parseoutcomes(), files, extras)
+    (serial_counts, serial_files, serial_extras) = outcomes["serial"]
+    (xdist_counts, xdist_files, xdist_extras) = outcomes["xdist"]
+    assert serial_counts["failed"] >= 2 and serial_counts == xdist_counts
+    assert serial_files and serial_files == xdist_files
+    assert serial_extras == xdist_extras
+    assert sum(len(e) == 2 for e in serial_extras.values()) == serial_counts["failed"]
