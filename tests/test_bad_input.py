@@ -1,9 +1,12 @@
-"""The bad-input table: every malformed dataset or assigner is one clear line, never a traceback.
+"""The bad-input table: every malformed dataset, assigner, case file, snapshot, option or
+output path is one clear line, never a traceback.
 
-Each row is checked twice: through the API (`load_coco`, `load_yolo`, `load_factory`), which
-raises exactly `DiagnosticsError` with a one-line message naming the file and where, or skips
-the annotation with its counted reason and location; and through the command line, which
-exits 2 with that line on stderr, or exits 0 with the skip counted in ``summary.json``.
+Each row is checked twice where there is an API: through it (`load_coco`, `load_yolo`,
+`load_factory`, `load_case`, `snapshot.read`), which raises exactly `DiagnosticsError` with a
+one-line message naming the file and where, or skips the annotation with its counted reason
+and location; and through the command line (`check`, `snapshot`, `show`, `scan`, or the
+contract's ``--golden``), which exits 2 with that line on stderr (pytest's usage error, 4,
+for ``--golden``) and writes nothing, or exits 0 with the skip counted in ``summary.json``.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ import numpy as np
 import pytest
 import torch
 
-from yolo_diagnostics import DiagnosticsError, Problem, validate_targets
-from yolo_diagnostics.assigners import load_factory
+from yolo_diagnostics import DiagnosticsError, Problem, assign, validate_targets
+from yolo_diagnostics.assigners import DEFAULT_ASSIGNER, load_factory
 from yolo_diagnostics.cli import main
+from yolo_diagnostics.contract.cases import case_to_data
 from yolo_diagnostics.data import load_coco, load_yolo
 from yolo_diagnostics.data.boxes import (
     CROWD,
@@ -36,6 +40,11 @@ from yolo_diagnostics.data.boxes import (
     UNKNOWN_IMAGE,
     Skip,
 )
+from yolo_diagnostics.data.sample import SAMPLE_COCO
+from yolo_diagnostics.report.contract import load_case
+from yolo_diagnostics.snapshot import SnapshotCase, read, rows_of, write
+
+pytest_plugins = ["pytester"]
 
 # --------------------------------------------------------------------------- helpers
 GOOD = {"id": 1, "image_id": 3, "category_id": 1, "bbox": [10, 10, 50, 60]}
@@ -86,6 +95,20 @@ def assert_one_line_error(code: int, out: str, err: str, message: str) -> None:
     assert code == 2, out + err
     assert "Traceback" not in out + err
     assert err == f"yolo-diagnostics: error: {message}\n"
+
+
+def files_in(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def assert_error_line(code: int, out: str, err: str, start: str, *parts: str) -> None:
+    """Exit code 2 and one line on stderr starting with ``start`` and holding ``parts``."""
+    assert code == 2, out + err
+    assert "Traceback" not in out + err
+    line = err.removeprefix("yolo-diagnostics: error: ")
+    assert line.startswith(start) and line.endswith("\n") and line.count("\n") == 1, err
+    for part in parts:
+        assert part in line, err
 
 
 def assert_api_error(error: pytest.ExceptionInfo[BaseException], *names: str) -> str:
@@ -597,3 +620,362 @@ def test_targets_that_cannot_be_checked_are_refused(targets: torch.Tensor, messa
 def test_float8_targets_in_range_pass_unchanged() -> None:
     targets = GOOD_TARGETS.to(torch.float8_e4m3fn)
     assert validate_targets(PROBLEM, targets) is targets
+
+
+# --------------------------------------------------------------------------- case files
+CASE_PROBLEM = Problem.preset("yolov5-p5", img_size=(64, 64))
+
+
+def case_content(**fields: Any) -> dict[str, Any]:
+    """A valid case file of the invariants property (one box, 64 x 64 input), its top-level
+    fields replaced (``...`` deletes one)."""
+    case = case_to_data("invariants", "cpu", {"problem": CASE_PROBLEM, "targets": GOOD_TARGETS})
+    content = {"assigner": DEFAULT_ASSIGNER, "reference": "yolov5", "strict": False, "case": case}
+    return {k: v for k, v in {**content, **fields}.items() if v is not ...}
+
+
+def with_case(**fields: Any) -> bytes:
+    """`case_content` with fields of its ``case`` replaced (``...`` deletes one)."""
+    case = {**case_content()["case"], **fields}
+    return dumps(case_content(case={k: v for k, v in case.items() if v is not ...}))
+
+
+def with_problem(**fields: Any) -> bytes:
+    return with_case(problem={**case_content()["case"]["problem"], **fields})
+
+
+def with_targets(data: Any, dtype: Any = "float32") -> bytes:
+    return with_case(targets={"dtype": dtype, "data": data})
+
+
+CASE_ERRORS = [
+    ("empty file", b"", "not a readable case file: Expecting value: line 1 column 1"),
+    ("truncated JSON", dumps(case_content())[:-40], "not a readable case file: "),
+    ("nested too deeply", NESTED, "not a readable case file, nested too deeply"),
+    ("a list", b"[1, 2]", "not a case file, the top level is not an object"),
+    ("a string naming the keys", b'"assigner case"', "the top level is not an object"),
+    ("no case", dumps(case_content(case=...)), "not a case file, no 'case'"),
+    ("no assigner", dumps(case_content(assigner=...)), "not a case file, no 'assigner'"),
+    ("assigner null", dumps(case_content(assigner=None)), "'assigner' must be a 'module.path"),
+    ("strict a string", dumps(case_content(strict="no")), "'strict' must be true or false"),
+    ("unknown reference", dumps(case_content(reference="v8")), "'reference' must be \"yolov5\""),
+    ("case a list", dumps(case_content(case=[1])), "the case is not an object, got list"),
+    ("no property", with_case(property=...), "the case does not load: the case has no 'property'"),
+    ("device a number", with_case(device=0), "the case's 'device' must be a string, got 0"),
+    ("problem null", with_case(problem=None), "the case's 'problem' must be an object, got None"),
+    ("problem field unknown", with_problem(nms=0.5), "unexpected keyword argument 'nms'"),
+    ("zero stride", with_problem(strides=[0, 16, 32]), "Problem.strides: must be positive"),
+    ("size not divisible", with_problem(img_size=[65, 64]), "H=65 is not divisible by stride 8"),
+    ("negative size", with_problem(img_size=[-64, 64]), "img_size: must be positive, got (-64,"),
+    ("size a string", with_problem(img_size=["64", 64]), "img_size: expected integers, got ('64'"),
+    ("size a number", with_problem(img_size=64), "img_size: expected a sequence of integers"),
+    ("anchor_t a string", with_problem(anchor_t="4"), "anchor_t: must be finite and > 1, got '4'"),
+    (
+        "anchor_t NaN",
+        with_problem(anchor_t=float("nan")),
+        "anchor_t: must be finite and > 1, got nan",
+    ),
+    ("g a string", with_problem(g="0.5"), "Problem.g: the neighbour bias must be in [0, 1], got"),
+    ("anchors a string", with_problem(anchors="p5"), "anchors: expected levels of (w, h) pairs"),
+    ("an anchor of text", with_problem(anchors=[[["10", "13"]]] * 3), "anchor 0 is not a (w, h)"),
+    ("targets a list", with_case(targets=[[0, 0, 0.5, 0.5, 0.1, 0.1]]), "with 'dtype' and 'data'"),
+    ("targets int64", with_targets([], "int64"), "a torch floating dtype, got 'int64'"),
+    ("targets dtype unknown", with_targets([], "Tensor"), "a torch floating dtype, got 'Tensor'"),
+    ("a row of 3", with_targets([[0, 0, 0.5]]), "the case's targets: row 0 is not a list of 6"),
+    ("a string in a row", with_targets([[0, 0, "0.5", 0.5, 0.1, 0.1]]), "row 0 is not a list"),
+    ("a number beyond float", with_targets([[0, 0, 10**400, 0.5, 0.1, 0.1]]), "int too large"),
+    ("x outside the image", with_targets([[0, 0, 1.5, 0.5, 0.1, 0.1]]), "row 0, field 'x'"),
+    ("image beyond the batch", with_targets([[3, 0, 0.5, 0.5, 0.1, 0.1]]), "field 'image'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"), [row[1:] for row in CASE_ERRORS], ids=[row[0] for row in CASE_ERRORS]
+)
+def test_case_file_error(
+    content: bytes,
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``show CASE.json`` refuses a malformed case file before running anything."""
+    monkeypatch.chdir(tmp_path)  # where show's default reports/ would go
+    path = tmp_path / "case.json"
+    path.write_bytes(content)
+    with pytest.raises(DiagnosticsError) as error:
+        load_case(path)
+    expected = assert_api_error(error, message)
+    assert expected.startswith(f"{path}: ")
+    code, out, err = cli(["show", str(path)], capsys)
+    assert_one_line_error(code, out, err, expected)
+    assert files_in(tmp_path) == ["case.json"]
+
+
+CASE_REPLAY_ERRORS = [
+    ("a device torch does not know", with_case(device="tpu"), "the case's device tpu: not a dev"),
+    ("a GPU this machine lacks", with_case(device="cuda:99"), "the case's device cuda:99: "),
+    ("a property of the contract only", with_case(property="golden"), "a 'golden' case replays"),
+    ("an unknown property", with_case(property="nope"), "a 'nope' case replays only in the"),
+    ("an input too large to draw", with_problem(img_size=[8192, 64]), "input 8192x64 is too la"),
+    (
+        "an input of 10^30 px",
+        with_problem(img_size=[10**30, 64]),
+        "the case's input 1000000000000000000000000000000x64 is too large to draw",
+    ),
+    (
+        "a permutation without its order",
+        with_case(property="permutation"),
+        "the 'permutation' case does not run: KeyError: 'permutation'",
+    ),
+    (
+        "a permutation out of range",
+        with_case(property="permutation", permutation=[5]),
+        "the 'permutation' case does not run: IndexError: index 5 is out of bounds",
+    ),
+    (
+        "a shift of three numbers",
+        with_case(property="translation", shift=[1, 0, 1]),
+        "the 'translation' case does not run: ValueError: too many values to unpack",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [row[1:] for row in CASE_REPLAY_ERRORS],
+    ids=[row[0] for row in CASE_REPLAY_ERRORS],
+)
+def test_case_file_that_loads_but_cannot_replay(
+    content: bytes,
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What only the replay can judge (the device, the drawing, the property's own fields)
+    is one line naming the file too, with nothing drawn."""
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "case.json"
+    path.write_bytes(content)
+    load_case(path)
+    code, out, err = cli(["show", str(path)], capsys)
+    assert_error_line(code, out, err, f"{path}: ", message)
+    assert files_in(tmp_path) == ["case.json"]
+
+
+def test_good_case_file_replays(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The table's base case is valid: each row fails by its one change."""
+    path = tmp_path / "case.json"
+    path.write_bytes(dumps(case_content()))
+    code, out, err = cli(["show", str(path), "--out", str(tmp_path / "o.png")], capsys)
+    assert (code, err) == (0, "") and "passes now" in out
+    assert files_in(tmp_path) == ["case.json", "o.png"]
+
+
+# --------------------------------------------------------------------------- options, paths
+PROC = "/proc/yolo-diagnostics"  # no folder can be made there, not even by root
+HOSTILE_NAME = "case\nyolo-diagnostics: error: \x1b[2Jforged.json"
+CLI_ERRORS = [
+    ("check: --json a folder", ["check", "--json", "{tmp}/adir"], "{tmp}/adir: is a folder"),
+    ("check: --json in a file", ["check", "--json", "{tmp}/afile/c.json"], "{tmp}/afile: is a "),
+    ("check: --json unwritable", ["check", "--json", f"{PROC}/c.json"], f"{PROC}: cannot create"),
+    ("check: --json empty", ["check", "--json", ""], ".: is a folder, expected a file name"),
+    ("check: --seed 2**64", ["check", "--seed", str(2**64)], "--seed 18446744073709551616: must"),
+    ("check: --seed -1", ["check", "--seed", "-1"], "--seed -1: must be in [0, 2**64)"),
+    ("check: --device tpu", ["check", "--device", "tpu"], "--device tpu: not a device string"),
+    ("snapshot: --out a folder", ["snapshot", "--out", "{tmp}/adir"], "{tmp}/adir: is a folder"),
+    ("snapshot: --out in a file", ["snapshot", "--out", "{tmp}/afile/s.txt"], "{tmp}/afile: is"),
+    ("snapshot: --out unwritable", ["snapshot", "--out", f"{PROC}/s.txt"], f"{PROC}: cannot cr"),
+    (
+        "snapshot: a missing module",
+        ["snapshot", "--assigner", "nowhere_at_all:factory", "--out", "{tmp}/s.txt"],
+        "assigner 'nowhere_at_all:factory': cannot import 'nowhere_at_all': No module named",
+    ),
+    (
+        "snapshot: a factory that raises",
+        ["snapshot", "--assigner", "buggy_assigners:factory_raises", "--out", "{tmp}/s.txt"],
+        "assigner 'buggy_assigners:factory_raises': case 'yolov5-p5-640/edges': the assigner "
+        "raised RuntimeError: cannot build the loss: no hyp.yaml",
+    ),
+    (
+        "snapshot: build_targets returns None",
+        ["snapshot", "--assigner", "buggy_assigners:returns_none", "--out", "{tmp}/s.txt"],
+        "assigner 'buggy_assigners:returns_none': case 'yolov5-p5-640/edges': [error] shapes: "
+        "expected a 4-tuple (tcls, tbox, indices",
+    ),
+    (
+        "snapshot: meta tensors",
+        ["snapshot", "--assigner", "buggy_assigners:returns_meta_tensors", "--out", "{tmp}/s"],
+        "assigner 'buggy_assigners:returns_meta_tensors': case 'yolov5-p5-640/edges': [error] "
+        "shapes: tensors on meta, expected cpu",
+    ),
+    ("show: a missing file", ["show", "{tmp}/gone.json"], "{tmp}/gone.json: cannot read the c"),
+    ("show: a folder", ["show", "{tmp}/adir"], "{tmp}/adir: cannot read the case file: Is a di"),
+    (
+        "show: a file name with a line break and an escape",
+        ["show", "{tmp}/" + HOSTILE_NAME],
+        "{tmp}/case\\nyolo-diagnostics: error: \\x1b[2Jforged.json: cannot read the case file",
+    ),
+    (
+        "show: --out a folder",
+        ["show", "{tmp}/case.json", "--out", "{tmp}/adir"],
+        "{tmp}/adir: is a folder, expected a file name to write",
+    ),
+    (
+        "show: --out in a file",
+        ["show", "{tmp}/case.json", "--out", "{tmp}/afile/o.png"],
+        "{tmp}/afile: is a file, expected a folder",
+    ),
+    (
+        "show: a missing attribute",
+        ["show", "{tmp}/case.json", "--assigner", "buggy_assigners:nothing"],
+        "assigner 'buggy_assigners:nothing': 'buggy_assigners' has no attribute 'nothing'",
+    ),
+    (
+        "show: the case's own assigner missing",
+        ["show", "{tmp}/lost.json"],
+        "{tmp}/lost.json: the case's assigner 'lost_module:make': cannot import 'lost_module'",
+    ),
+    (
+        "show: image views into a file",
+        ["show", "--coco", "{sample}", "--image-id", "1", "--out", "{tmp}/afile"],
+        "{tmp}/afile: is a file, expected a folder",
+    ),
+    (
+        "scan: --out a file",
+        ["scan", "--out", "{tmp}/afile", "--pages", "0"],
+        "{tmp}/afile: is a file, expected a folder",
+    ),
+    ("show: a case and a dataset", ["show", "{tmp}/case.json", "--coco", "{sample}"], "show take"),
+    ("show: nothing to show", ["show"], "show needs a case file, --coco ANN.json --image-id N"),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"), [row[1:] for row in CLI_ERRORS], ids=[row[0] for row in CLI_ERRORS]
+)
+def test_command_line_error(
+    argv: list[str],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Bad options and output paths of check, snapshot and show: one line, exit 2, and no
+    file written anywhere (the working folder is ``tmp_path``, where reports/ would go)."""
+    if PROC in " ".join(argv) and not Path("/proc/self").is_dir():
+        pytest.skip("needs Linux's /proc")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("a file where a folder should be")
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "case.json").write_bytes(dumps(case_content()))
+    (tmp_path / "lost.json").write_bytes(dumps(case_content(assigner="lost_module:make")))
+    before = files_in(tmp_path)
+    where = {"tmp": str(tmp_path), "sample": str(SAMPLE_COCO)}
+    code, out, err = cli([a.format(**where) for a in argv], capsys)
+    assert_error_line(code, out, err, message.format(**where))
+    assert files_in(tmp_path) == before
+
+
+def test_output_folders_that_do_not_exist_are_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A missing folder in an output path is not an error: it is made, and only the named
+    file is written."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "case.json").write_bytes(dumps(case_content()))
+    code, out, err = cli(["show", "case.json", "--out", "new/deeper/o.png"], capsys)
+    assert (code, err) == (0, "") and out.endswith("overlay written to new/deeper/o.png\n")
+    code, out, err = cli(["check", "--json", "made/c.json"], capsys)
+    assert (code, err) == (0, "") and json.loads((tmp_path / "made/c.json").read_text())["cases"]
+    assert files_in(tmp_path) == ["case.json", "made/c.json", "new/deeper/o.png"]
+
+
+# --------------------------------------------------------------------------- snapshots
+def one_case_snapshot(path: Path) -> str:
+    """A valid snapshot of one box on a 64 x 64 input, as written; its text."""
+    targets = torch.tensor([[0.0, 0.0, 0.5, 0.5, 0.25, 0.25]])
+    rows = rows_of(assign(CASE_PROBLEM, targets))
+    write(path, DEFAULT_ASSIGNER, [SnapshotCase("one box", CASE_PROBLEM, targets, rows)])
+    return path.read_text()
+
+
+def _case_line(text: str, **fields: Any) -> str:
+    """``text`` with the case line's JSON fields replaced."""
+    lines = text.splitlines(keepends=True)
+    head = json.loads(lines[2].removeprefix("case ")) | fields
+    return "".join([*lines[:2], "case " + json.dumps(head) + "\n", *lines[3:]])
+
+
+def _row(text: str, row: str) -> str:
+    """``text``'s header and case line, then ``row`` as line 4."""
+    return "".join([*text.splitlines(keepends=True)[:3], row + "\n"])
+
+
+def _problem(text: str, **fields: Any) -> str:
+    """``text`` with fields of the case line's problem replaced."""
+    problem = json.loads(text.splitlines()[2].removeprefix("case "))["problem"]
+    return _case_line(text, problem=problem | fields)
+
+
+HEADER = "# yolo-diagnostics snapshot 1\n"
+
+
+SNAPSHOT_ERRORS = [
+    ("empty", lambda t: "", ":1: not a snapshot (expected '# yolo-diagnostics snapshot 1')"),
+    ("another version", lambda t: t.replace("snapshot 1", "snapshot 2"), ":1: not a snapshot"),
+    ("cut in a row", lambda t: t[:-4], "the file is cut short, its last line has no end"),
+    ("cut in the case line", lambda t: t[: t.index("anchors")], ":3: the file is cut short"),
+    ("a row before any case", lambda t: HEADER + "0 0 0 4 4 0 0.5 0.5 1 1 1 1\n", ":2: expected"),
+    ("a row of 11 fields", lambda t: _row(t, "0 0 0 4 4 0 0.5 0.5 1 1 1.25"), ":4: expected a"),
+    ("a word in a row", lambda t: _row(t, "0 0 0 x 4 0 0.5 0.5 1 1 1.25 1.625"), ":4: expected"),
+    ("a bad hex float", lambda t: _row(t, "0 0 0 4 4 0 0x1.zp1 0.5 1 1 1 1"), ":4: expected a"),
+    ("a case line not JSON", lambda t: _row(t, "case {oops"), ":4: bad case line: Expecting"),
+    ("a case line a list", lambda t: _row(t, "case [1]"), ":4: bad case line: expected name,"),
+    ("a case without a name", lambda t: _case_line(t, name=None), ":3: bad case line: expected"),
+    ("targets as numbers", lambda t: _case_line(t, targets=[[0] * 6]), "rows of 6 numbers in t"),
+    ("a target of text", lambda t: _case_line(t, targets=[["a"] * 6]), "could not convert string"),
+    ("a problem of text", lambda t: _case_line(t, problem="p5"), ":3: bad case line: "),
+    (
+        "a zero stride",
+        lambda t: _problem(t, strides=[0, 16, 32]),
+        ":3: bad case line: Problem.strides: must be positive, got (0, 16, 32)",
+    ),
+    (
+        "a target outside the image",
+        lambda t: _case_line(t, targets=[["0", "0", "1.5", "0.5", "0.25", "0.25"]]),
+        ":3: bad case line: targets row 0, field 'x': must be in [0, 1] (normalized",
+    ),
+    ("not UTF-8", lambda t: t.encode("utf-16"), ": not a snapshot, not UTF-8 text: 'utf-8' codec"),
+    ("a folder", None, ": cannot read the snapshot: Is a directory"),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [row[1:] for row in SNAPSHOT_ERRORS],
+    ids=[row[0] for row in SNAPSHOT_ERRORS],
+)
+def test_snapshot_error(
+    change: Any, message: str, tmp_path: Path, pytester: pytest.Pytester
+) -> None:
+    """``read`` and the contract's ``--golden``: one line naming the file and line; the
+    contract ends before collecting anything with pytest's usage error (exit 4)."""
+    path = tmp_path / "golden.txt"
+    text = one_case_snapshot(path)
+    assert len(read(path)) == 1  # the base is valid: each row fails by its one change
+    if change is None:
+        path.unlink()
+        path.mkdir()
+    else:
+        changed = change(text)
+        path.write_bytes(changed if isinstance(changed, bytes) else changed.encode())
+    with pytest.raises(DiagnosticsError) as error:
+        read(path)
+    expected = assert_api_error(error, message)
+    assert expected.startswith(f"{path}:")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--golden", str(path))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert [line for line in result.errlines if line] == [f"ERROR: --golden: {expected}"]
+    assert result.outlines == []

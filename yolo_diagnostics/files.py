@@ -4,7 +4,8 @@
 target: a reader, or a run interrupted by SIGINT or SIGTERM, sees the previous file or the
 new one, never half of one. `Staging` does the same for a folder of files (the scan report):
 everything is written into a hidden folder inside the destination, and only a finished run
-moves its files into place.
+moves its files into place. A path that cannot be written (a folder, a file where a folder
+should be, no permission) is one `DiagnosticsError` naming it.
 """
 
 from __future__ import annotations
@@ -14,20 +15,45 @@ import secrets
 import shutil
 from pathlib import Path
 
+from .errors import DiagnosticsError
+
 
 def write_atomic(path: Path, data: bytes | str) -> Path:
-    """Write ``data`` (text is UTF-8) to ``path`` through a temporary file and a rename."""
+    """Write ``data`` (text is UTF-8) to ``path`` through a temporary file and a rename.
+
+    Missing folders are created. Raises `DiagnosticsError` naming ``path`` when it is a
+    folder or cannot be written.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.name or path.is_dir():
+        raise DiagnosticsError(f"{path}: is a folder, expected a file name to write")
+    make_folder(path.parent)
     partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
     try:
         with open(partial, "xb") as f:  # a fresh name, created with the umask's mode
             f.write(data.encode() if isinstance(data, str) else data)
         os.replace(partial, path)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise DiagnosticsError(f"{path}: cannot write: {error.strerror or error}") from None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
     return path
+
+
+def make_folder(folder: Path) -> Path:
+    """Create ``folder`` and its parents if missing; `DiagnosticsError` naming the one that
+    cannot be (a file in the way, no permission)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as error:  # mkdir's exist_ok does not cover a file of that name
+        raise DiagnosticsError(f"{error.filename}: is a file, expected a folder") from None
+    except OSError as error:
+        where = error.filename or folder
+        raise DiagnosticsError(f"{where}: cannot create the folder: {error.strerror}") from None
+    return folder
 
 
 class Staging:
@@ -45,7 +71,11 @@ class Staging:
         self.root = self.out / f".partial-{os.getpid()}-{secrets.token_hex(4)}"
 
     def __enter__(self) -> Staging:
-        self.root.mkdir(parents=True)
+        make_folder(self.out)
+        try:
+            self.root.mkdir()
+        except OSError as error:
+            raise DiagnosticsError(f"{self.out}: cannot write: {error.strerror}") from None
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -23,7 +23,6 @@ making the pytest plugin pay for torch. torch and the checks load on the first c
 from __future__ import annotations
 
 import functools
-import json
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -297,7 +296,7 @@ def _save(
     name: str,
 ) -> tuple[Path, Path]:
     """Write ``call-NNNNNN.json`` (a contract case) and ``call-NNNNNN.png`` atomically."""
-    from .contract.cases import case_to_data
+    from .contract.cases import case_to_data, dumps_case
 
     cpu_targets = targets.detach().cpu()
     stem = f"call-{call:06d}"
@@ -322,7 +321,7 @@ def _save(
             "overlay": overlay_path.name,
         },
     }
-    write_atomic(case_path, json.dumps(content, indent=1))
+    write_atomic(case_path, dumps_case(content))
     write_atomic(overlay_path, _overlay(problem, cpu_targets, output, failing))
     return case_path, overlay_path
 

@@ -278,16 +278,22 @@ def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_metadata(metadata: dict[str, object], config: pytest.Config) -> None:
-    """Environment rows of the HTML report: torch, the GPU, the assigner, the profile."""
+    """Environment rows of the HTML report: torch, the GPU, the assigner, the profile.
+
+    pytest-html puts environment values into its page as HTML, so with ``--html`` they are
+    escaped here: an assigner spec is whatever was typed, and must show as text.
+    """
     import torch
 
-    metadata["torch"] = torch.__version__
-    metadata["CUDA device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    metadata["assigner"] = _assigner_spec(config)
     from .profiles import default_profile
 
-    metadata["Hypothesis profile"] = config.getoption("hypothesis_profile", None) or (
-        default_profile()
-    )
     seed = config.getoption("hypothesis_seed", None)
-    metadata["Hypothesis seed"] = "derandomized or random" if seed is None else str(seed)
+    rows = {
+        "torch": torch.__version__,
+        "CUDA device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+        "assigner": _assigner_spec(config),
+        "Hypothesis profile": config.getoption("hypothesis_profile", None) or default_profile(),
+        "Hypothesis seed": "derandomized or random" if seed is None else str(seed),
+    }
+    as_html = bool(config.getoption("htmlpath", None))
+    metadata.update({k: html.escape(v) if as_html else v for k, v in rows.items()})

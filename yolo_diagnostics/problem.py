@@ -112,8 +112,11 @@ class Problem:
                     f"(stride {self.strides[i]}) is below {areas[i - 1]:g} px² at level {i - 1} "
                     f"(stride {self.strides[i - 1]}); anchors must be ordered like the strides"
                 )
-        if not (math.isfinite(self.anchor_t) and self.anchor_t > 1):
-            raise DiagnosticsError(f"Problem.anchor_t: must be finite and > 1, got {self.anchor_t}")
+        anchor_t = _number(self.anchor_t)
+        if anchor_t is None or not (math.isfinite(anchor_t) and anchor_t > 1):
+            raise DiagnosticsError(
+                f"Problem.anchor_t: must be finite and > 1, got {self.anchor_t!r}"
+            )
         if not _is_integer(self.num_classes):
             raise DiagnosticsError(
                 f"Problem.num_classes: must be an integer, got {self.num_classes}"
@@ -126,8 +129,11 @@ class Problem:
         set_(self, "batch_size", int(self.batch_size))
         if self.batch_size < 1:
             raise DiagnosticsError(f"Problem.batch_size: must be >= 1, got {self.batch_size}")
-        if not 0 <= self.g <= 1:
-            raise DiagnosticsError(f"Problem.g: the neighbour bias must be in [0, 1], got {self.g}")
+        g = _number(self.g)
+        if g is None or not 0 <= g <= 1:
+            raise DiagnosticsError(
+                f"Problem.g: the neighbour bias must be in [0, 1], got {self.g!r}"
+            )
 
     @property
     def nl(self) -> int:
@@ -187,7 +193,27 @@ def _is_integer(v: object) -> bool:
     return math.isfinite(v) and int(v) == v
 
 
+def _number(v: object) -> float | None:
+    """``v`` as a float when it is a number (a NumPy or 0-d torch one too); None for a
+    bool, a string or anything else."""
+    if isinstance(v, (bool, str, bytes)) or not hasattr(v, "__float__"):
+        return None
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # a tensor of several elements
+        return None
+
+
+def _is_sequence(v: object) -> bool:
+    """A list, tuple, array or tensor; not a string, a mapping or a number."""
+    return (
+        hasattr(v, "__len__") and hasattr(v, "__iter__") and not isinstance(v, (str, bytes, dict))
+    )
+
+
 def _int_tuple(values: Sequence[int], field: str) -> tuple[int, ...]:
+    if not _is_sequence(values):
+        raise DiagnosticsError(f"Problem.{field}: expected a sequence of integers, got {values!r}")
     out = []
     for v in values:
         if not _is_integer(v):
@@ -197,15 +223,20 @@ def _int_tuple(values: Sequence[int], field: str) -> tuple[int, ...]:
 
 
 def _anchor_tuple(anchors: Sequence[Sequence[Sequence[float]]]) -> AnchorSet:
+    if not _is_sequence(anchors):
+        raise DiagnosticsError(f"Problem.anchors: expected levels of (w, h) pairs, got {anchors!r}")
     levels = []
     for i, level in enumerate(anchors):
+        if not _is_sequence(level):
+            raise DiagnosticsError(f"Problem.anchors: level {i} is not a list of (w, h) pairs")
         pairs = []
         for k, pair in enumerate(level):
-            if len(pair) != 2:
+            wh = [_number(v) for v in pair] if _is_sequence(pair) else []
+            if len(wh) != 2 or None in wh:
                 raise DiagnosticsError(
                     f"Problem.anchors: level {i} anchor {k} is not a (w, h) pair"
                 )
-            pairs.append((float(pair[0]), float(pair[1])))
+            pairs.append((wh[0], wh[1]))
         levels.append(tuple(pairs))
     return tuple(levels)
 

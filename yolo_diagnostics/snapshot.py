@@ -25,7 +25,9 @@ from .corpus import PROBLEMS, corpus
 from .data import letterbox
 from .errors import DiagnosticsError
 from .files import write_atomic
+from .invariants import shape_violations
 from .problem import Problem
+from .validate import validate_targets
 
 FORMAT = "yolo-diagnostics snapshot 1"
 
@@ -82,11 +84,23 @@ def rows_of(table: Assignment) -> tuple[str, ...]:
 
 
 def record(factory: Factory, device: torch.device | str = "cpu") -> list[SnapshotCase]:
-    """Run the assigner on every case of `snapshot_corpus`."""
+    """Run the assigner on every case of `snapshot_corpus`.
+
+    Raises `DiagnosticsError` naming the case when the assigner raises or returns something
+    other than build_targets' ``(tcls, tbox, indices, anch)``: a snapshot holds only rows.
+    """
     device = torch.device(device)
     out = []
     for name, problem, targets in snapshot_corpus():
-        output = factory(problem, device)(problem.feature_maps(device), targets.to(device))
+        targets = targets.to(device)
+        try:
+            output = factory(problem, device)(problem.feature_maps(device), targets)
+        except Exception as error:  # the assigner may fail in any way: one line naming the case
+            detail = " ".join(f"{type(error).__name__}: {error}".split())
+            raise DiagnosticsError(f"case {name!r}: the assigner raised {detail}") from error
+        shapes = shape_violations(problem, targets, output)
+        if shapes:
+            raise DiagnosticsError(f"case {name!r}: {shapes[0]}")
         out.append(SnapshotCase(name, problem, targets, rows_of(Assignment.from_yolov5(output))))
     return out
 
@@ -105,40 +119,82 @@ def write(path: Path, assigner: str, cases: list[SnapshotCase]) -> None:
 
 
 def read(path: Path) -> list[SnapshotCase]:
-    """Parse a snapshot file; ValueError naming the file and line on anything unexpected."""
+    """Parse a snapshot file; `DiagnosticsError` naming the file and line on anything
+    unexpected: another format or version, a file cut short (`write` ends every line with a
+    line break), a case line that is not a case, a row that does not parse."""
     try:
-        text = path.read_text().splitlines()
+        raw = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise DiagnosticsError(f"{path}: cannot read the snapshot: {error}") from None
+        raise DiagnosticsError(f"{path}: cannot read the snapshot: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise DiagnosticsError(f"{path}: not a snapshot, not UTF-8 text: {error}") from None
+    text = raw.splitlines()
     if not text or text[0] != f"# {FORMAT}":
         raise DiagnosticsError(f"{path}:1: not a snapshot (expected '# {FORMAT}')")
+    if not raw.endswith("\n"):
+        raise DiagnosticsError(
+            f"{path}:{len(text)}: the file is cut short, its last line has no end"
+        )
     cases: list[SnapshotCase] = []
-    head: dict | None = None
+    head: tuple[str, object] | None = None  # where the current case line is, and its JSON
     rows: list[str] = []
     for number, line in enumerate(text[1:], start=2):
         if line.startswith("#"):
             continue
         if line.startswith("case "):
             if head is not None:
-                cases.append(_case(head, rows))
+                cases.append(_case(*head, rows))
             try:
-                head, rows = json.loads(line[5:]), []
-            except json.JSONDecodeError as error:
+                head, rows = (f"{path}:{number}", json.loads(line[5:])), []
+            except ValueError as error:  # JSONDecodeError, an int too long
                 raise DiagnosticsError(f"{path}:{number}: bad case line: {error}") from None
-        elif head is None or len(line.split()) != 12:
-            raise DiagnosticsError(f"{path}:{number}: expected a case line or a row of 12 fields")
+        elif head is None or not _is_row(line):
+            raise DiagnosticsError(
+                f"{path}:{number}: expected a case line or a row of 12 fields "
+                "(level image anchor gj gi cls, then 6 numbers)"
+            )
         else:
             rows.append(line)
     if head is not None:
-        cases.append(_case(head, rows))
+        cases.append(_case(*head, rows))
     return cases
 
 
-def _case(head: dict, rows: list[str]) -> SnapshotCase:
-    targets = torch.tensor(
-        [[_value(v) for v in row] for row in head["targets"]], dtype=torch.float32
-    ).reshape(-1, 6)
-    return SnapshotCase(head["name"], Problem(**head["problem"]), targets, tuple(rows))
+def _is_row(line: str) -> bool:
+    """A recorded row: 6 integers, then 6 numbers as `_num` writes them."""
+    fields = line.split()
+    if len(fields) != 12:
+        return False
+    try:
+        [int(v) for v in fields[:6]] + [_value(v) for v in fields[6:]]
+    except ValueError:
+        return False
+    return True
+
+
+def _case(where: str, head: object, rows: list[str]) -> SnapshotCase:
+    """A case line's JSON (`write`'s ``head``) and its rows; ``where`` is its file and line."""
+    if not isinstance(head, dict) or not {"name", "problem", "targets"} <= head.keys():
+        raise DiagnosticsError(f"{where}: bad case line: expected name, problem and targets")
+    written = head["targets"]
+    if not isinstance(head["name"], str) or not (
+        isinstance(written, list)
+        and all(
+            isinstance(r, list) and len(r) == 6 and all(isinstance(v, str) for v in r)
+            for r in written
+        )
+    ):
+        raise DiagnosticsError(
+            f"{where}: bad case line: expected a name and targets as rows of 6 numbers in text"
+        )
+    try:
+        problem = Problem(**head["problem"])
+        values = [[_value(v) for v in row] for row in written]
+        targets = torch.tensor(values, dtype=torch.float32).reshape(-1, 6)
+        validate_targets(problem, targets)
+    except (TypeError, ValueError) as error:  # ValueError: DiagnosticsError too
+        raise DiagnosticsError(f"{where}: bad case line: {error}") from None
+    return SnapshotCase(head["name"], problem, targets, tuple(rows))
 
 
 def table_of(rows: tuple[str, ...], num_levels: int) -> Assignment:

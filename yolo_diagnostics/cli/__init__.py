@@ -5,7 +5,8 @@
 - `contract`: ``check``, ``bench``, ``snapshot``, ``invariants`` and ``show``'s case replay.
 - `bench`: ``bench [contract]`` (the contract's speed) and ``bench assign`` (build_targets').
 
-Bad input is one line on stderr and exit code 2, never a traceback.
+Bad input is one line on stderr and exit code 2, never a traceback; a line break or another
+control character in it (from a file name, say) is shown escaped, never sent to the terminal.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except ValueError as error:  # bad input from the user: one line, no traceback
-        parser.exit(2, f"yolo-diagnostics: error: {error}\n")
+        parser.exit(2, f"yolo-diagnostics: error: {printable(str(error))}\n")
     except KeyboardInterrupt as interrupt:
         name, code = ("SIGTERM", 143) if isinstance(interrupt, Terminated) else ("SIGINT", 130)
         done = f"; it had finished {args.finished}" if args.finished else ""
@@ -43,6 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def printable(text: str) -> str:
+    """``text`` with each unprintable character (line breaks, escape sequences) written as
+    its Python escape, so that it stays one harmless line."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def _on_sigterm() -> signal.Handlers | None:

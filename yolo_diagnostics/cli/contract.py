@@ -15,6 +15,10 @@ from ..files import write_atomic
 from . import bench
 from .common import assigner_and_device
 
+MAX_REPLAY_SIDE = 4096
+"""The largest input side ``show`` replays a case at: its overlay is drawn at full size
+(about 1.6 GB of memory at 4096 px, 4.4 GB at 8192 px)."""
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register the loss-code commands on the subcommand parser ``sub``."""
@@ -67,6 +71,8 @@ def _check(args: argparse.Namespace) -> int:
     from ..diagnose import run_corpus
 
     (device,) = resolve_devices([args.device])
+    if not 0 <= args.seed < 2**64:  # torch's generator takes no more
+        raise DiagnosticsError(f"--seed {args.seed}: must be in [0, 2**64)")
     factory = load_factory(args.assigner)
     reference = None if args.reference_semantics == "none" else args.reference_semantics
     print(
@@ -121,7 +127,11 @@ def _snapshot(args: argparse.Namespace) -> int:
     from ..snapshot import record, write
 
     (device,) = resolve_devices([args.device])
-    cases = record(load_factory(args.assigner), device)
+    factory = load_factory(args.assigner)
+    try:
+        cases = record(factory, device)
+    except DiagnosticsError as error:  # it raised, or returned no build_targets output
+        raise DiagnosticsError(f"assigner {args.assigner!r}: {error}") from None
     write(args.out, args.assigner, cases)
     rows = sum(len(c.rows) for c in cases)
     print(f"snapshot of {args.assigner} on {device}: {len(cases)} cases, {rows} rows -> {args.out}")
@@ -129,7 +139,12 @@ def _snapshot(args: argparse.Namespace) -> int:
 
 
 def replay_case(args: argparse.Namespace) -> int:
-    """``show CASE.json``: run a saved failing case again and draw its overlay."""
+    """``show CASE.json``: run a saved failing case again and draw its overlay.
+
+    A case file is input like any other: what is wrong with it (the device it names, an
+    input too large to draw, fields its property cannot run with) is one `DiagnosticsError`
+    naming the file.
+    """
     from ..contract.cases import case_from_data
     from ..contract.properties import PROPERTIES, ContractFailure, ContractOptions
     from ..report.contract import load_case, overlay
@@ -141,10 +156,26 @@ def replay_case(args: argparse.Namespace) -> int:
         raise DiagnosticsError(
             f"{args.case}: a {prop!r} case replays only in the contract (--golden)"
         )
+    h, w = case["problem"].img_size
+    if max(h, w) > MAX_REPLAY_SIDE:
+        raise DiagnosticsError(
+            f"{args.case}: the case's input {h}x{w} is too large to draw "
+            f"(at most {MAX_REPLAY_SIDE} px a side)"
+        )
+    try:
+        devices = resolve_devices(["cpu", device], option="device")
+    except DiagnosticsError as error:
+        raise DiagnosticsError(f"{args.case}: the case's {error}") from None
+    try:
+        factory = load_factory(spec)
+    except DiagnosticsError as error:
+        if args.assigner:
+            raise
+        raise DiagnosticsError(f"{args.case}: the case's {error}") from None
     options = ContractOptions(
-        factory=load_factory(spec),
+        factory=factory,
         assigner=spec,
-        devices=resolve_devices(["cpu", device]),
+        devices=devices,
         strict=bool(content.get("strict", False)),
         reference=content.get("reference"),
     )
@@ -153,6 +184,11 @@ def replay_case(args: argparse.Namespace) -> int:
         PROPERTIES[prop].run(options, device, case)
     except ContractFailure as error:
         failure = error
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as error:
+        # the assigner's own errors are ContractFailures (`call`): these are the case's fields
+        raise DiagnosticsError(
+            f"{args.case}: the {prop!r} case does not run: {type(error).__name__}: {error}"
+        ) from None
     found = overlay(options, device, case, failure)
     out = args.out or Path("reports") / (args.case.stem + ".png")
     write_atomic(out, found.png)

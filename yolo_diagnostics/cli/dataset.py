@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from ..devices import resolve_devices
 from ..errors import DiagnosticsError
-from ..files import write_atomic
+from ..files import make_folder, write_atomic
 from . import common
 
 
@@ -281,8 +281,7 @@ def show_image(args: argparse.Namespace) -> int:
         dataset = _load(args, names=names)
     result = scan_dataset(dataset, problem, semantics=args.semantics, device=device)
     views = image_views(result, 0)
-    out = args.out or Path("reports/show")
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(args.out or Path("reports/show"))
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(dataset.image_files[0]).stem)[:80] or "image"
     print(f"{dataset.image_files[0]} (id {dataset.image_ids[0]}): {len(views.targets)} targets")
     for j, t in enumerate(views.targets):
@@ -291,7 +290,7 @@ def show_image(args: argparse.Namespace) -> int:
         print(f"  {j:3d} {t['name']:<16} {w:7.1f} x {h:6.1f} px at the input  {fate}")
     for name, figure in views.figures.items():
         path = out / f"{stem}-{name}.png"
-        path.write_bytes(encode_png(figure))
+        write_atomic(path, encode_png(figure))
         print(f"{name}: {path}")
     if views.missing:
         print(f"note: {views.missing}; the views are drawn on a grey canvas")

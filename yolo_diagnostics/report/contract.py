@@ -17,13 +17,14 @@ import jinja2
 from torch import Tensor
 
 from ..assignment import Assignment, Diff, diff
-from ..contract.cases import case_from_data
+from ..contract.cases import case_from_data, dumps_case
 from ..contract.properties import ContractFailure, ContractOptions, call
 from ..errors import DiagnosticsError
 from ..files import write_atomic
 from ..invariants import Violation, check, shape_violations
 from ..problem import Problem
 from ..reference import assign
+from ..validate import validate_targets
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("yolo_diagnostics.report", "templates"),
@@ -144,21 +145,44 @@ def case_file(
 def save_case(folder: Path, name: str, content: dict[str, Any]) -> Path:
     """Write a case file into ``folder`` under a file-system-safe version of ``name``."""
     path = folder / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") + ".json")
-    write_atomic(path, json.dumps(content, indent=1))
+    write_atomic(path, dumps_case(content))
     return path
 
 
 def load_case(path: Path) -> dict[str, Any]:
-    """Read a case file; ValueError naming the file and what is wrong."""
+    """Read a case file; `DiagnosticsError` naming the file and what is wrong.
+
+    Nothing in it is trusted: the case must load (`case_from_data`) and its targets must be
+    valid for its problem, as every case the contract or the guard saves is.
+    """
     try:
-        content = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
+        content = json.loads(path.read_bytes())
+    except OSError as error:
+        raise DiagnosticsError(f"{path}: cannot read the case file: {error.strerror}") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, an int too long
         raise DiagnosticsError(f"{path}: not a readable case file: {error}") from None
+    except RecursionError:
+        raise DiagnosticsError(f"{path}: not a readable case file, nested too deeply") from None
+    if not isinstance(content, dict):
+        raise DiagnosticsError(f"{path}: not a case file, the top level is not an object")
     for key in ("assigner", "case"):
         if key not in content:
             raise DiagnosticsError(f"{path}: not a case file, no {key!r}")
+    if not isinstance(content["assigner"], str):
+        raise DiagnosticsError(
+            f"{path}: 'assigner' must be a 'module.path:factory' string, "
+            f"got {content['assigner']!r}"
+        )
+    if not isinstance(content.get("strict", False), bool):
+        raise DiagnosticsError(f"{path}: 'strict' must be true or false, got {content['strict']!r}")
+    if content.get("reference") not in (None, "yolov5", "strict"):
+        raise DiagnosticsError(
+            f'{path}: \'reference\' must be "yolov5", "strict" or null, '
+            f"got {content['reference']!r}"
+        )
     try:
-        case_from_data(content["case"])
-    except (KeyError, TypeError, ValueError) as error:
+        _, _, case = case_from_data(content["case"])
+        validate_targets(case["problem"], case["targets"])
+    except ValueError as error:
         raise DiagnosticsError(f"{path}: the case does not load: {error}") from None
     return content
