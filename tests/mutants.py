@@ -120,7 +120,33 @@ BUGS: dict[str, str] = {
         "t = targets * gain): gx rounds to 1/16 of a cell above 64, so centres near a cell "
         "border land in the wrong cell and every tbox is off."
     ),
+    "chunk-drop-last": (
+        "Targets processed in chunks of 4 096 to bound memory, and the chunks cut like a "
+        "DataLoader with drop_last=True: the partial last chunk is lost. Invisible until a "
+        "batch holds more than 4 096 targets (a batch of 64 mosaics of COCO holds ~2 000)."
+    ),
+    "per-image-cap": (
+        "Labels padded into a fixed [B, 300, 6] tensor (YOLOX's max_labels, DETR-style "
+        "padding): an image's boxes past the 300th are dropped. Invisible until one image "
+        "holds more than 300 boxes (SKU-110K, CrowdHuman)."
+    ),
+    "class-uint8": (
+        "tcls stored as uint8 to save bytes: classes from 256 on wrap around. Invisible on "
+        "COCO's 80 classes; Objects365 (365), Open Images (600) and LVIS (1 203) break."
+    ),
+    "cell-index-int16": (
+        "The (image, anchor, gj, gi) of each row packed into one int16 flat index to save "
+        "bytes, and unpacked again: it overflows once B * na * ny * nx passes 32 767, which "
+        "large batches and large inputs do."
+    ),
+    "level-buffer-cap": (
+        "Each level's rows written into a preallocated buffer of 16 384 rows (to keep the "
+        "loss's memory fixed): rows past it are dropped. Invisible until a level gets more "
+        "rows than that, which ~4 000 targets give."
+    ),
 }
+
+_CHUNK, _MAX_LABELS, _LEVEL_BUFFER = 4096, 300, 16384
 
 
 def _build_targets(
@@ -132,6 +158,10 @@ def _build_targets(
 ) -> YoloV5Output:
     """``ComputeLoss.build_targets(p, targets)`` of ultralytics/yolov5, with ``bug`` applied."""
     targets = targets.to(device)
+    if bug == "chunk-drop-last" and len(targets) > _CHUNK:
+        targets = torch.cat([c for c in targets.split(_CHUNK) if len(c) == _CHUNK])
+    if bug == "per-image-cap":
+        targets = _first_per_image(targets, _MAX_LABELS)
     na, nt = problem.na, targets.shape[0]  # number of anchors, targets
     nl = problem.nl
     if bug == "na-is-nl":
@@ -211,6 +241,14 @@ def _build_targets(
 
         # Append
         a = t[:, 6].long()  # anchor indices
+        if bug == "class-uint8":
+            c = c.to(torch.uint8).long()
+        if bug == "cell-index-int16":
+            b, a, gj, gi = _int16_round_trip(b, a, gj, gi, na, shape[2], shape[3])
+            gij = torch.stack((gi, gj), 1)
+        if bug == "level-buffer-cap":
+            b, a, gj, gi, c = (x[:_LEVEL_BUFFER] for x in (b, a, gj, gi, c))
+            gxy, gwh, gij = gxy[:_LEVEL_BUFFER], gwh[:_LEVEL_BUFFER], gij[:_LEVEL_BUFFER]
         if bug == "clamp-out-of-place":
             indices.append((b, a, gj.clamp(0, shape[2] - 1), gi.clamp(0, shape[3] - 1)))
         elif bug == "clamp-off-by-one":
@@ -224,6 +262,23 @@ def _build_targets(
         tcls.append(c)  # class
 
     return tcls, tbox, indices, anch
+
+
+def _first_per_image(targets: Tensor, most: int) -> Tensor:
+    """The first ``most`` rows of each image (rows sorted by image, stably)."""
+    targets = targets[targets[:, 0].argsort(stable=True)]
+    image = targets[:, 0].contiguous()
+    rank = torch.arange(len(targets), device=targets.device) - torch.searchsorted(image, image)
+    return targets[rank < most]
+
+
+def _int16_round_trip(
+    b: Tensor, a: Tensor, gj: Tensor, gi: Tensor, na: int, ny: int, nx: int
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(b, a, gj, gi) packed into an int16 flat index and unpacked (floor division)."""
+    flat = ((b * na + a) * ny + gj.clamp(0, ny - 1)) * nx + gi.clamp(0, nx - 1)
+    flat = flat.to(torch.int16).long()
+    return flat // (na * ny * nx), flat // (ny * nx) % na, flat // nx % ny, flat % nx
 
 
 def _factory(bug: str | None) -> Factory:

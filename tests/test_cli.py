@@ -125,5 +125,6 @@ def test_invariants_command_through_the_installed_script() -> None:
     script = Path(sys.executable).with_name("yolo-diagnostics")
     done = subprocess.run([str(script), "invariants"], capture_output=True, text=True, check=True)
     lines = done.stdout.splitlines()
-    assert len(lines) == 13 and lines[0].split()[:3] == ["shapes", "error", "one"]
+    assert len(lines) == 14 and lines[0].split()[:3] == ["shapes", "error", "one"]
     assert lines[7].split()[:3] == ["reference", "error", "several"]
+    assert lines[8].split()[:3] == ["scale", "error", "several"]

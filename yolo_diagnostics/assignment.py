@@ -7,6 +7,7 @@ not part of the contract, so two assignments are compared as multisets (`diff`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
@@ -184,7 +185,12 @@ def diff(expected: Assignment, actual: Assignment, *, atol: float = 0.0) -> Diff
     e_full = torch.cat((ek, e_rank[:, None]), 1)
     a_full = torch.cat((ak, a_rank[:, None]), 1)
     both = torch.cat((e_full, a_full))
-    _, inverse = torch.unique(both, dim=0, return_inverse=True)
+    packed = pack_rows(both)
+    _, inverse = (
+        torch.unique(both, dim=0, return_inverse=True)
+        if packed is None
+        else torch.unique(packed, return_inverse=True)
+    )
     e_id, a_id = inverse[: len(e_full)], inverse[len(e_full) :]
     partner = torch.full((int(inverse.max()) + 1 if len(inverse) else 0,), -1, device=ek.device)
     partner[a_id] = torch.arange(len(a_id), device=ek.device)
@@ -205,12 +211,41 @@ def diff(expected: Assignment, actual: Assignment, *, atol: float = 0.0) -> Diff
 
 
 def _sorted(table: Assignment) -> Tensor:
-    """Row order that sorts by key, then by float columns (a stable lexicographic sort)."""
+    """Row order that sorts by key, then by a hash of the float columns: identical rows of
+    one key come out together, in the same order in every table."""
     order = torch.arange(len(table), device=table.device)
-    columns = torch.cat((table.key.to(torch.float64), table.values), 1)
-    for c in reversed(range(columns.shape[1])):
-        order = order[torch.sort(columns[order, c], stable=True).indices]
+    packed = pack_rows(table.key)
+    keys = [table.key[:, c] for c in range(table.key.shape[1])] if packed is None else [packed]
+    for column in reversed([*keys, _hash(table.values)]):
+        order = order[torch.sort(column[order], stable=True).indices]
     return order
+
+
+def _hash(values: Tensor) -> Tensor:
+    """One int64 per row of float64 ``values`` ``[n, k]``, from their bits: equal rows, equal
+    hashes. Within a key, rows are ordered by it; rows that collide may pair wrongly, and
+    the greedy pass of `diff` re-pairs those."""
+    bits = values.contiguous().view(torch.int64)
+    h = torch.zeros(len(values), dtype=torch.int64, device=values.device)
+    for c in range(bits.shape[1]):
+        h = h * 1_000_003 + bits[:, c]  # wraps around: a hash, not a number
+    return h
+
+
+def pack_rows(rows: Tensor) -> Tensor | None:
+    """Integer rows ``Tensor[n, k]`` as one int64 each, in the same lexicographic order
+    (mixed radix over each column's range); None where the ranges need more than 62 bits."""
+    if rows.shape[0] == 0 or rows.shape[1] == 0:
+        return None
+    low, high = rows.amin(0), rows.amax(0)  # one transfer for both
+    bounds = torch.stack((low, high)).tolist()
+    spans = [hi - lo + 1 for lo, hi in zip(*bounds)]
+    if math.prod(spans) >= 2**62:
+        return None
+    packed = torch.zeros(rows.shape[0], dtype=torch.int64, device=rows.device)
+    for c, span in enumerate(spans):
+        packed = packed * span + (rows[:, c] - low[c])
+    return packed
 
 
 def rank_in_group(sorted_key: Tensor) -> Tensor:

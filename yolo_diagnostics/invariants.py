@@ -376,6 +376,11 @@ for _id, _meaning in (
         "coarsest-stride cell or flipping (strict) change the output only as they should",
     ),
     ("reference", "output equals the reference's as a multiset (same semantics)"),
+    (
+        "scale",
+        "every single-call invariant and the reference hold on training-scale batches "
+        "(up to 10 000 targets, 64 images, 1 203 classes, crowded and idle images)",
+    ),
     ("device", "CPU and each requested device agree"),
 ):
     INVARIANTS[_id] = Invariant(_id, "error", _meaning, single_call=False)

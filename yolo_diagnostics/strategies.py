@@ -95,6 +95,7 @@ def problems(
     num_classes: int | SearchStrategy[int] = _NUM_CLASSES,
     g: float | SearchStrategy[float] = 0.5,
     exact: bool | SearchStrategy[bool] = False,
+    sides: SearchStrategy[int] | None = None,
 ) -> Problem:
     """Small assignment problems: published or drawn anchors, square or not.
 
@@ -109,17 +110,21 @@ def problems(
         g: the neighbour bias (0.5: YOLOv5, 1.0: YOLOv7's 5-positive rule).
         exact: sides are powers of two (128 to 1024), as ``targets(..., exact=True)`` needs;
             otherwise 2 to 12 coarsest cells.
+        sides: a strategy of image sides (each divisible by the coarsest stride), in place
+            of the above; a non-square problem draws its width again until it differs.
     """
     nl = draw(_strategy(levels))
     if nl not in _STRIDES:
         raise DiagnosticsError(f"problems: levels must be 3 or 4, got {nl!r}")
     strides = _STRIDES[nl]
-    sides = _EXACT_SIDES if draw(_strategy(exact)) else tuple(k * strides[-1] for k in _CELLS)
-    height = draw(st.sampled_from(sides))
-    if draw(_strategy(square)):
-        width = height
+    if sides is None:
+        choices = _EXACT_SIDES if draw(_strategy(exact)) else tuple(k * strides[-1] for k in _CELLS)
+        height = draw(st.sampled_from(choices))
+        others = st.sampled_from([side for side in choices if side != height])
     else:
-        width = draw(st.sampled_from([side for side in sides if side != height]))
+        height = draw(sides)
+        others = sides.filter(lambda side: side != height)
+    width = height if draw(_strategy(square)) else draw(others)
     return Problem(
         img_size=(height, width),
         strides=strides,

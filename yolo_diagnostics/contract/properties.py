@@ -3,7 +3,8 @@
 A property returns the quirk findings it saw (reported as warnings) and raises
 `ContractFailure` for a failing one. Properties that compare several calls carry the
 ``equivariance``, ``reference`` or ``device`` id of the invariants table; the single-call
-checks run under ``invariants``. A crash of the assigner fails with the id ``crash``.
+checks run under ``invariants``, and again under ``scale`` (with the reference) on a few
+training-scale batches. A crash of the assigner fails with the id ``crash``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..assignment import Assignment, Diff, YoloV5Output, diff
 from ..invariants import Violation, check, shape_violations
 from ..problem import Problem
 from ..reference import Semantics, assign
+from ..scale import large_cases
 from ..strategies import problems, targets
 from .cases import Case, case_to_data
 
@@ -65,6 +67,8 @@ class Property:
     draw: Callable[[], st.SearchStrategy[Case]]
     run: Callable[[ContractOptions, str, Case], list[Violation]]
     skip: Callable[[ContractOptions, str], str | None] = lambda options, device: None
+    examples: Callable[[int], int] = lambda max_examples: max_examples
+    """The examples to spend, given the profile's ``max_examples``."""
 
 
 def call(options: ContractOptions, device: str, problem: Problem, t: Tensor) -> YoloV5Output:
@@ -116,6 +120,10 @@ def _exact() -> st.SearchStrategy[Case]:
     )
 
 
+def _large() -> st.SearchStrategy[Case]:
+    return large_cases().map(lambda case: {"problem": case[0], "targets": case[1]})
+
+
 @st.composite
 def _permuted(draw: st.DrawFn) -> Case:
     case = draw(_plain())
@@ -165,6 +173,29 @@ def _reference(options: ContractOptions, device: str, case: Case) -> list[Violat
         t,
     )
     return []
+
+
+def _scale(options: ContractOptions, device: str, case: Case) -> list[Violation]:
+    """Every single-call invariant, then the reference, on one training-scale batch."""
+    problem, t = case["problem"], case["targets"]
+    size = f"{len(t)} targets in a batch of {problem.batch_size}"
+    output = call(options, device, problem, t.to(device))
+    found = check(problem, t.to(device), output, strict=options.strict)
+    for v in found:
+        if v.fails:
+            raise ContractFailure("scale", f"{size}: {v.check}: {v}")
+    if options.reference is not None:
+        expected = assign(problem, t, semantics=options.reference)
+        actual = Assignment.from_yolov5(output).to("cpu")
+        _same(
+            "scale", f"{size}: differs from the {options.reference} reference", expected, actual, t
+        )
+    return [v for v in found if v.severity == "quirk"]
+
+
+SCALE_EXAMPLES = 10
+"""Examples `test_scale` spends (a hundredth of a profile's, if more), each up to 10 000
+targets: a fixed, small cost."""
 
 
 def _permutation(options: ContractOptions, device: str, case: Case) -> list[Violation]:
@@ -293,6 +324,14 @@ PROPERTIES: dict[str, Property] = {
             _plain,
             _reference,
             lambda o, d: None if o.reference else "--reference-semantics none",
+        ),
+        Property(
+            "scale",
+            "scale",
+            "every single-call invariant and the reference hold on training-scale batches",
+            _large,
+            _scale,
+            examples=lambda n: min(n, max(SCALE_EXAMPLES, n // 100)),
         ),
         Property(
             "permutation",

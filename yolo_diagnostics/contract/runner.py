@@ -88,7 +88,7 @@ def run_property(
     calls, first_failure, quirks = [0], [0], {}
     last: list[Case] = []
 
-    @settings(profile, report_multiple_bugs=False)
+    @settings(profile, max_examples=prop.examples(profile.max_examples), report_multiple_bugs=False)
     @given(case=prop.draw())
     def run(case: Case) -> None:
         calls[0] += 1

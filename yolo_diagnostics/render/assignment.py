@@ -20,10 +20,10 @@ from ..invariants import Violation
 from ..problem import Problem
 from .inputs import background, check_image_index, check_problem, targets_array
 from .legend import legend_entries, legend_strip, wrap_legend
-from .levels import Table, draw_level
+from .levels import MAX_LABELS, Table, draw_level
 from .panels import encode_png, patterns, tile_panels, with_title, zoom, zoomed
 from .style import LEGEND_ROW_H, PAD, TITLE_H
-from .targets import draw_targets
+from .targets import draw_targets, left_out
 
 
 def render_assignment(
@@ -109,7 +109,15 @@ def assignment_figure(
     target_checks = _target_checks(violations)
     extra = Table.of(diff.extra) if diff is not None else Table.empty()
     missing = Table.of(diff.missing) if diff is not None else Table.empty()
-    mine = np.flatnonzero(t[:, 0] == image_index)
+    mine = _offending_first(
+        problem,
+        t,
+        np.flatnonzero(t[:, 0] == image_index),
+        image_index,
+        target_checks,
+        unmatched or {},
+        (extra, missing),
+    )
     panel_patterns = patterns(*base.shape[:2])
 
     bad_level = int(((table.level < 0) | (table.level >= problem.nl)).sum())
@@ -145,7 +153,20 @@ def assignment_figure(
                 scale,
             )
             stride_px = problem.strides[level] * scale
-            draw_targets(panel, t, mine, target_checks, class_names, stride_px, unmatched, labels)
+            drawn = draw_targets(
+                panel,
+                t,
+                mine,
+                target_checks,
+                class_names,
+                stride_px,
+                unmatched,
+                labels,
+                most=MAX_OVERLAY_TARGETS,
+                most_labels=MAX_LABELS,
+            )
+            if lines and drawn < len(mine):
+                lines = [*lines[:-1], lines[-1] + left_out(drawn, len(mine))]
             panels.append(with_title(panel, lines))
     columns = problem.na if per_anchor else 2
     grid = tile_panels(panels, columns=columns)
@@ -193,6 +214,38 @@ def _red_rows(
                 outside += 1
     notes = [f"violation rows outside the table, not drawn: {outside}"] if outside else []
     return red, notes
+
+
+MAX_OVERLAY_TARGETS = 300  # GT boxes per panel, the offending first; the title says the rest
+_NEAREST = 200  # differing rows per side whose nearest target is moved to the front
+
+
+def _offending_first(
+    problem: Problem,
+    t: np.ndarray,
+    mine: np.ndarray,
+    image_index: int,
+    target_checks: Mapping[int, set[str]],
+    unmatched: Mapping[int, str],
+    differing: tuple[Table, Table],
+) -> np.ndarray:
+    """``mine`` (target rows of the image) with the offending ones first, so the GT cap
+    (`MAX_OVERLAY_TARGETS`) keeps them: those a violation names, the unmatched ones, and the nearest
+    to the centre (``gij + tbox_xy``) of each differing row; the rest after, in order."""
+    first = np.isin(mine, np.fromiter({*target_checks, *unmatched}, np.int64))
+    if len(mine) > MAX_OVERLAY_TARGETS:  # below the cap every box is drawn anyway
+        h, w = problem.img_size
+        centres = t[mine, 2:4] * (w, h)  # [m, 2] pixels
+        strides = np.array(problem.strides, dtype=np.float64)
+        for part in differing:
+            rows = part[np.flatnonzero(part.image == image_index)[:_NEAREST]]
+            level = rows.level.clip(0, problem.nl - 1)
+            xy = (np.stack((rows.gi, rows.gj), 1) + rows.tbox[:, :2]) * strides[level, None]
+            xy = xy[np.isfinite(xy).all(1)]
+            if len(xy):
+                nearest = ((xy[:, None] - centres[None]) ** 2).sum(-1).argmin(1)  # [r]
+                first[nearest] = True
+    return np.concatenate((mine[first], mine[~first]))
 
 
 def _target_checks(violations: Sequence[Violation]) -> dict[int, set[str]]:

@@ -138,17 +138,22 @@ def draw_targets(
     stride: int | None = None,
     unmatched: Mapping[int, str] | None = None,
     labels: Mapping[int, str] | None = None,
+    *,
+    most: int = MAX_TARGETS,
+    most_labels: int | None = None,
 ) -> int:
     """GT boxes ``(x*W, y*H, w*W, h*H)`` of ``targets[index]`` in class colours, centre dot,
     class label, and a red label under targets named by a violation (``checks`` maps a
     target row to check ids); rows in ``unmatched`` dashed yellow, labelled with their
     reason; ``labels`` replaces a row's label text. Non-finite rows and boxes wholly outside
-    ``img`` are skipped. Returns the number drawn.
+    ``img`` are skipped. The first ``most`` rows of ``index`` are drawn, the first
+    ``most_labels`` of them (all if None) labelled: put the ones that matter first.
+    Returns the number drawn.
     The centre dot shrinks on a fine ``stride`` so that it does not hide the cell."""
     unmatched, labels = unmatched or {}, labels or {}
     h, w = img.shape[:2]
     radius = 3 if stride is None else int(np.clip(stride // 5, 2, 3))
-    index = index[np.isfinite(targets[index]).all(1)][:MAX_TARGETS]
+    index = index[np.isfinite(targets[index]).all(1)][:most]
     boxes = []
     for k in index.tolist():
         _, c, x, y, bw, bh = targets[k].tolist()
@@ -166,7 +171,7 @@ def draw_targets(
         cv2.rectangle(img, (x0, y0), (x1, y1), colour, 2, cv2.LINE_AA)
         cv2.circle(img, (cx, cy), radius + 1, (20, 20, 20), -1, cv2.LINE_AA)
         cv2.circle(img, (cx, cy), radius, colour, -1, cv2.LINE_AA)
-    for k, c, x0, y0, _, y1, _, _ in boxes:  # labels last: never under another box
+    for k, c, x0, y0, _, y1, _, _ in boxes[:most_labels]:  # labels last: over every box
         name = class_names[c] if class_names is not None and 0 <= c < len(class_names) else c
         top = y0 - 2 if y0 > 18 else y0 + 18
         if k in unmatched:  # above the mark, which may be drawn larger than the box
