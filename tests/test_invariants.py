@@ -74,6 +74,7 @@ def test_registry_covers_the_design_table() -> None:
         "neighbours",
         "equivariance",
         "reference",
+        "scale",
         "device",
         "duplicates",
         "missed-neighbour",
@@ -84,7 +85,7 @@ def test_registry_covers_the_design_table() -> None:
     assert severities["duplicates"] == severities["missed-neighbour"] == "quirk"
     assert severities["collisions"] == severities["coverage"] == "info"
     multi_call = {k for k, v in INVARIANTS.items() if not v.single_call}
-    assert multi_call == {"equivariance", "reference", "device"}
+    assert multi_call == {"equivariance", "reference", "scale", "device"}
 
 
 def test_clean_outputs_pass(device: str) -> None:

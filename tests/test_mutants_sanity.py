@@ -18,6 +18,7 @@ from mutants import BUGS, MUTANTS, clean
 from yolo_diagnostics import Assignment, Problem, diff
 from yolo_diagnostics.corpus import edge_targets, random_targets
 from yolo_diagnostics.reference import make_assigner
+from yolo_diagnostics.scale import pool
 
 PROBLEMS: dict[str, Problem] = {
     "p5-640": Problem.preset("yolov5-p5", batch_size=4),  # square, 3 levels
@@ -77,7 +78,14 @@ EXPECTED: dict[str, tuple[str, frozenset[str]]] = {
     "inverse-square-gain": ("differs", NON_SQUARE),
     "anchor-index-interleaved": ("differs", NON_EMPTY),
     "half-precision": ("differs", NON_EMPTY),
+    # at scale only (see test_scale_mutants_differ_at_training_scale)
+    "chunk-drop-last": ("differs", frozenset()),
+    "per-image-cap": ("differs", frozenset()),
+    "class-uint8": ("differs", frozenset()),
+    "cell-index-int16": ("differs", cases(("p5-640",), ("edges", "random"))),  # 4 x 3 x 6400
+    "level-buffer-cap": ("differs", frozenset()),
 }
+SCALE_ONLY = ("chunk-drop-last", "per-image-cap", "class-uint8", "level-buffer-cap")
 
 
 def expected(mutant: str, device: str) -> tuple[str, frozenset[str]]:
@@ -161,3 +169,17 @@ def test_clean_does_not_import_the_reference() -> None:
         elif isinstance(node, ast.Import):
             imported.update(alias.name for alias in node.names)
     assert not any("reference" in name for name in imported), imported
+
+
+def test_scale_mutants_differ_at_training_scale(device: str) -> None:
+    """The bugs the fixed inputs above cannot show are live on one training-scale batch:
+    10 000 targets, 1 203 classes, crowded images, P6 at 1 280 px."""
+    problem = Problem.preset("yolov5-p6", img_size=(1280, 1280), batch_size=16, num_classes=1203)
+    t = pool(problem, 10_000, idle=2, crowded=3, weight=40, piled=0.2, seed=0)
+    CASES["scale"] = (problem, t)
+    try:
+        for mutant in SCALE_ONLY:
+            assert outcome(mutant, "scale", device) == "differs", mutant
+        assert outcome("half-precision", "scale", device) == "differs"  # a control
+    finally:
+        del CASES["scale"]

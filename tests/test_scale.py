@@ -80,7 +80,7 @@ def test_contract_scale_property_reaches_training_scale() -> None:
     )
     assert outcome.status == "passed" and outcome.examples == len(seen) == SCALE_EXAMPLES
     most = {key: max(f[key] for f in seen) for key in seen[0]}
-    assert most["targets"] >= 10_000 and most["batch"] == 64
+    assert most["targets"] >= 10_000 and most["batch"] >= 48
     assert most["top-class"] >= 1024 and most["grid"] >= 256 and most["levels"] == 4
     assert most["most-in-one-image"] >= 500 and most["most-in-one-cell"] >= 50
     mixed = [f for f in seen if f["idle-images"] >= 1 and f["most-in-one-image"] >= 150]

@@ -55,6 +55,7 @@ class ContractFailure(AssertionError):
         self.diff = diff
         self.targets = targets
         self.case: dict[str, Any] | None = None  # the minimal example, set by the runner
+        self.drawn: Case | None = None  # the drawn case it failed on, set by the runner
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class Property:
     skip: Callable[[ContractOptions, str], str | None] = lambda options, device: None
     examples: Callable[[int], int] = lambda max_examples: max_examples
     """The examples to spend, given the profile's ``max_examples``."""
+    reduce: bool = False
+    """Cut the shrunk example's target rows further (`reduce.reduce_rows`)."""
 
 
 def call(options: ContractOptions, device: str, problem: Problem, t: Tensor) -> YoloV5Output:
@@ -332,6 +335,7 @@ PROPERTIES: dict[str, Property] = {
             _large,
             _scale,
             examples=lambda n: min(n, max(SCALE_EXAMPLES, n // 100)),
+            reduce=True,
         ),
         Property(
             "permutation",

@@ -18,6 +18,7 @@ from ..reference import Semantics
 from ..strategies import edge_kinds
 from .cases import Case, case_from_data, case_to_data
 from .properties import PROPERTIES, ContractFailure, ContractOptions, Property
+from .reduce import reduce_rows
 
 
 class QuirkWarning(UserWarning):
@@ -86,21 +87,22 @@ def run_property(
     if reason is not None:
         return Outcome(prop.id, device, "skipped", 0, reason=reason)
     calls, first_failure, quirks = [0], [0], {}
-    last: list[Case] = []
 
     @settings(profile, max_examples=prop.examples(profile.max_examples), report_multiple_bugs=False)
     @given(case=prop.draw())
     def run(case: Case) -> None:
         calls[0] += 1
-        last[:] = [case]
         kinds = edge_kinds(case["problem"], case["targets"])
         for kind in kinds:
             event(kind)
         target(float(len(kinds)), label="edge kinds in one case")
         try:
             found = prop.run(options, device, case)
-        except ContractFailure:
+        except ContractFailure as failure:
             first_failure[0] = first_failure[0] or calls[0]
+            # the case travels with its failure: Hypothesis raises the minimal example's
+            # exception, while its explain phase runs variations of that example after it
+            failure.drawn = case
             raise
         for v in found:
             quirks.setdefault((v.check, v.level, v.message), v)
@@ -109,8 +111,11 @@ def run_property(
         try:
             _with_statistics(run, statistics)
         except ContractFailure as error:
-            error.case = case_to_data(prop.id, device, last[0])
-            raise
+            reduced = _reduced(prop, options, device, error)
+            reduced.case = case_to_data(prop.id, device, reduced.drawn)
+            if reduced is error:
+                raise
+            raise reduced from None
         by_check: dict[str, list[Violation]] = {}
         for v in quirks.values():
             by_check.setdefault(v.check, []).append(v)
@@ -125,19 +130,38 @@ def run_property(
         return Outcome(prop.id, device, "passed", calls[0], quirks=tuple(quirks.values()))
     try:
         run()
-    except ContractFailure as error:
+    except ContractFailure as shrunk:
+        error = _reduced(prop, options, device, shrunk)
         notes = getattr(error, "__notes__", [])
         blob = next((n.strip() for n in notes if "@reproduce_failure" in n), None)
         failure = Failure(
             prop.id,
             error.check,
             error.message,
-            case_to_data(prop.id, device, last[0]),
+            case_to_data(prop.id, device, error.drawn),
             first_failure[0],
             blob,
         )
         return Outcome(prop.id, device, "failed", calls[0], failure=failure)
     return Outcome(prop.id, device, "passed", calls[0], quirks=tuple(quirks.values()))
+
+
+def _reduced(
+    prop: Property, options: ContractOptions, device: str, error: ContractFailure
+) -> ContractFailure:
+    """``error``, or for a property that asks for it (`Property.reduce`) the failure of the
+    fewest target rows that fail alike (`reduce_rows`), carrying Hypothesis' notes."""
+    if not prop.reduce:
+        return error
+    reduced = reduce_rows(prop, options, device, error)
+    if reduced is not error:
+        before, after = len(error.drawn["targets"]), len(reduced.drawn["targets"])
+        notes = getattr(error, "__notes__", [])
+        reduced.__notes__ = [
+            *notes,
+            f"yolo-diagnostics cut the shrunk example from {before} to {after} target rows",
+        ]
+    return reduced
 
 
 def _with_statistics(run: Callable[[], None], note: Callable[[str], None] | None) -> None:
