@@ -213,12 +213,25 @@ def diff(expected: Assignment, actual: Assignment, *, atol: float = 0.0) -> Diff
 def _sorted(table: Assignment) -> Tensor:
     """Row order that sorts by key, then by a hash of the float columns: identical rows of
     one key come out together, in the same order in every table."""
-    order = torch.arange(len(table), device=table.device)
     packed = pack_rows(table.key)
-    keys = [table.key[:, c] for c in range(table.key.shape[1])] if packed is None else [packed]
-    for column in reversed([*keys, _hash(table.values)]):
-        order = order[torch.sort(column[order], stable=True).indices]
+    keys = table.key if packed is None else packed[:, None]
+    return lexsort(torch.cat((keys, _hash(table.values)[:, None]), 1))
+
+
+def lexsort(columns: Tensor) -> Tensor:
+    """Row order sorting ``Tensor[n, k]`` lexicographically (column 0 first); stable."""
+    order = torch.arange(columns.shape[0], device=columns.device)
+    for c in reversed(range(columns.shape[1])):
+        order = order[torch.sort(columns[order, c], stable=True).indices]
     return order
+
+
+def first_of_run(sorted_rows: Tensor) -> Tensor:
+    """``Tensor[n]`` bool: where a run of equal rows (or values) starts in sorted order."""
+    start = torch.ones(sorted_rows.shape[0], dtype=torch.bool, device=sorted_rows.device)
+    change = sorted_rows[1:] != sorted_rows[:-1]
+    start[1:] = change.any(1) if change.dim() > 1 else change
+    return start
 
 
 def _hash(values: Tensor) -> Tensor:
@@ -251,11 +264,8 @@ def pack_rows(rows: Tensor) -> Tensor | None:
 def rank_in_group(sorted_key: Tensor) -> Tensor:
     """For rows sorted by key (``Tensor[n]`` or ``Tensor[n, k]``), each row's position among
     the rows with the same key."""
-    n = sorted_key.shape[0]
-    start = torch.ones(n, dtype=torch.bool, device=sorted_key.device)
-    change = sorted_key[1:] != sorted_key[:-1]
-    start[1:] = change.any(1) if change.dim() > 1 else change
-    index = torch.arange(n, device=sorted_key.device)
+    start = first_of_run(sorted_key)
+    index = torch.arange(sorted_key.shape[0], device=sorted_key.device)
     return index - torch.cummax(torch.where(start, index, 0), 0).values
 
 

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .assignment import Assignment
+from .assignment import Assignment, first_of_run, lexsort
 from .problem import Problem
 
 KINDS = ((0, 0), (-1, 0), (0, -1), (1, 0), (0, 1))  # centre, left, up, right, down as (dx, dy)
@@ -67,22 +67,6 @@ class Pairs(NamedTuple):
     cells: Tensor
     y5: Tensor
     strict: Tensor
-
-
-def lexsort(columns: Tensor) -> Tensor:
-    """Row order sorting ``Tensor[n, k]`` lexicographically (column 0 first); stable."""
-    order = torch.arange(columns.shape[0], device=columns.device)
-    for c in reversed(range(columns.shape[1])):
-        order = order[torch.sort(columns[order, c], stable=True).indices]
-    return order
-
-
-def first_of_run(sorted_rows: Tensor) -> Tensor:
-    """``Tensor[n]`` bool: where a run of equal rows (or values) starts in sorted order."""
-    start = torch.ones(sorted_rows.shape[0], dtype=torch.bool, device=sorted_rows.device)
-    change = sorted_rows[1:] != sorted_rows[:-1]
-    start[1:] = change.any(1) if change.dim() > 1 else change
-    return start
 
 
 class Context:

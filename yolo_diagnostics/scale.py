@@ -169,7 +169,7 @@ def _uniform(seed: int, stream: int, n: int) -> Tensor:
 
 
 def scale_features(problem: Problem, t: Tensor) -> dict[str, int]:
-    """What makes a case large, for Hypothesis' statistics and the coverage tests: rows,
+    """What makes a case large, for the coverage tests and a user's own statistics: rows,
     the most rows in one image and in one level-0 cell of one image, idle images, classes,
     the largest class and the level-0 grid's longer side."""
     ny, nx = problem.feature_shapes[0]
