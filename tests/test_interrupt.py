@@ -16,6 +16,13 @@ from yolo_diagnostics.files import Staging, write_atomic
 SCAN = [sys.executable, "-c", "import sys; from yolo_diagnostics.cli import main; sys.exit(main())"]
 
 
+def _sigint_as_at_a_terminal() -> None:
+    """Run in the child before it starts: SIGINT back to its default. A job started in the
+    background of a script (``cmd &``, nohup, many CI runners) inherits SIGINT ignored, and
+    the scan rightly honours that; these tests are about a user's Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _files(out: Path) -> dict[str, str]:
     return {
         p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -27,7 +34,13 @@ def _files(out: Path) -> dict[str, str]:
 def _interrupted_scan(out: Path, signum: int) -> subprocess.CompletedProcess[str]:
     """A scan of the sample at another input size, signalled once its first page is drawn."""
     argv = [*SCAN, "scan", "--out", str(out), "--img-size", "320", "--workers", "1"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_sigint_as_at_a_terminal,
+    )
     deadline = time.monotonic() + 120
     while not any(out.glob(".partial-*/images/*.html")):
         assert proc.poll() is None, "the scan ended before a page was drawn"
