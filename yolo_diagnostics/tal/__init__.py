@@ -1,0 +1,39 @@
+"""The task-aligned assigner (TAL) family: YOLOv8, YOLO11 and YOLO26's target assignment.
+
+- `TalProblem` (``problem``): strides, input size, classes and the assigner's knobs; presets.
+- ``reference``: `assign` with provenance, and the assigner factories `make_assigner`
+  (ultralytics 8.4.190 semantics, bit-exact) and `make_strict_assigner`.
+- `validate_inputs` (``validate``): one `DiagnosticsError` naming the first bad value.
+- `compare` (``compare``): a candidate's output against the reference, ties accepted.
+- ``geometry`` (candidate test, CIoU), ``ties`` (tie structure), ``assignment`` (result).
+
+An assigner factory is ``factory(problem, device) -> assign`` with ``assign(pd_scores,
+pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt) -> (target_labels, target_bboxes,
+target_scores, fg_mask, target_gt_idx)``, exactly ``TaskAlignedAssigner.forward``'s.
+"""
+
+from __future__ import annotations
+
+from .assignment import Candidates, Positives, TalAssignment, TalOutput
+from .compare import TalDiff, compare
+from .problem import TAL_PRESETS, TalProblem
+from .reference import SEMANTICS, assign, make_assigner, make_strict_assigner
+from .ties import TieTolerance
+from .validate import validate_inputs
+
+__all__ = [
+    "SEMANTICS",
+    "TAL_PRESETS",
+    "Candidates",
+    "Positives",
+    "TalAssignment",
+    "TalDiff",
+    "TalOutput",
+    "TalProblem",
+    "TieTolerance",
+    "assign",
+    "compare",
+    "make_assigner",
+    "make_strict_assigner",
+    "validate_inputs",
+]
