@@ -26,6 +26,10 @@ INSTALL: dict[str, str] = {
         "pip install --no-deps yolort==0.6.3 && pip install pandas matplotlib pyyaml requests "
         'tqdm "setuptools<81"'
     ),
+    "ultralytics": (
+        "pip install --no-deps ultralytics==8.4.190 && pip install numpy "
+        "opencv-python-headless pillow pyyaml"
+    ),
 }
 
 # The names under which ultralytics/yolov5 code (and its copies) looks for its fonts.
