@@ -9,6 +9,7 @@ moved, added or dropped, a column in the wrong unit. The problem is one level, a
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 import torch
@@ -257,6 +258,67 @@ def test_duplicates_counts_identical_targets_separately() -> None:
         check(GRID, targets, edit(out, add=[[0, 0, 1, 2, 1, 0.25, 0.75, 1, 1, 1, 1]])), "duplicates"
     )
     assert v.targets == (0, 1)
+
+
+def test_duplicates_beyond_what_the_rule_writes_are_errors() -> None:
+    """Integer gx: yolov5 writes its centre cell twice (a quirk); a third row is no rule's."""
+    targets = torch.tensor([target(3.0, 2.25)])
+    out = reference(GRID, targets, "yolov5")
+    third = edit(out, add=[[0, 0, 2, 3, 1, 0.0, 0.25, 1, 1, 1, 1]])
+    found = [v for v in check(GRID, targets, third) if v.check == "duplicates"]
+    assert [(v.severity, v.rows) for v in found] == [("error", (4,)), ("quirk", (3,))]
+    assert "which the yolov5 rule never writes twice" in found[0].message
+
+
+@pytest.mark.parametrize(
+    ("rule", "gxy", "cell"),
+    [
+        ("centre", (2.25, 1.75), (1, 2)),
+        ("yolov5-v4", (3.0, 2.25), (2, 3)),  # v4: integer gx has no x + 1 duplicate
+        ("five-positive", (0.0, 2.5), (2, 0)),  # g = 1: the x + 1 test takes cell 1 at x = 0
+    ],
+)
+def test_duplicates_the_rule_never_writes_are_errors(rule: str, gxy, cell) -> None:
+    problem = dataclasses.replace(GRID, rule=rule, g=None)
+    targets = torch.tensor([target(*gxy)])
+    out = reference(problem, targets, "yolov5")
+    assert "duplicates" not in fired(check(problem, targets, out))
+    (gj, gi) = cell
+    tx, ty = gxy[0] - gi, gxy[1] - gj
+    v = only(
+        check(problem, targets, edit(out, add=[[0, 0, gj, gi, 1, tx, ty, 1, 1, 1, 1]])),
+        "duplicates",
+    )
+    assert v.severity == "error" and f"the {rule} rule never writes twice" in v.message
+
+
+@pytest.mark.parametrize("rule", ["yolov5-v4", "five-positive"])
+def test_x_one_duplicates_are_quirks_of_v4_and_five_positive(rule: str) -> None:
+    """x = 1: gx = nx clamps to the last cell, and the x - 1 test lands on it again."""
+    problem = dataclasses.replace(GRID, rule=rule, g=None)
+    targets = torch.tensor([target(8.0, 2.5)])
+    v = only(check(problem, targets, reference(problem, targets, "yolov5")), "duplicates")
+    assert v.severity == "quirk" and "gj=2, gi=7" in v.message
+
+
+def test_the_centre_rule_takes_no_neighbour() -> None:
+    """A g = 0.5 output judged as a centre-rule problem: every neighbour row is foreign."""
+    centre = dataclasses.replace(GRID, rule="centre", g=None)
+    targets = torch.tensor([target(2.25, 1.75)])
+    found = check(centre, targets, reference(GRID, targets, "strict"))
+    assert fired(found, "error") == {"neighbours", "offset-range"}
+    assert "the centre rule (g = 0)" in only(found, "neighbours").message
+    assert only(found, "offset-range").message.endswith("tbox_xy outside [0, 1]")
+    assert fired(check(centre, targets, reference(centre, targets, "yolov5"))) == set()
+
+
+def test_a_centre_only_output_misses_the_neighbours_of_yolov5_and_v4() -> None:
+    targets = torch.tensor([target(2.25, 1.75)])
+    centre_only = reference(dataclasses.replace(GRID, rule="centre", g=None), targets)
+    for rule in ("yolov5", "yolov5-v4"):
+        problem = dataclasses.replace(GRID, rule=rule, g=None)
+        v = only(check(problem, targets, centre_only), "neighbours")
+        assert "2 neighbour cell(s)" in v.message and f"the {rule} rule" in v.message
 
 
 def test_missed_neighbour_is_a_quirk_of_yolov5_at_gx_one() -> None:

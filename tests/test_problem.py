@@ -42,7 +42,7 @@ def test_p5_defaults_are_valid() -> None:
     """The baseline used by the rejection tests below is itself accepted."""
     p = p5()
     assert (p.nl, p.na) == (3, 3)
-    assert (p.anchor_t, p.num_classes, p.batch_size, p.g) == (4.0, 80, 1, 0.5)
+    assert (p.anchor_t, p.num_classes, p.batch_size, p.g, p.rule) == (4.0, 80, 1, 0.5, "yolov5")
 
 
 # --- img_size ---------------------------------------------------------------------------------
@@ -211,9 +211,11 @@ def test_equal_mean_anchor_areas_are_accepted() -> None:
         ("batch_size", INF, r"Problem\.batch_size: must be an integer, got inf"),
         ("strides", (8, 16, INF), r"Problem\.strides: expected integers, got \(8, 16, inf\)"),
         ("img_size", (NAN, 640), r"Problem\.img_size: expected integers"),
-        ("g", -0.1, r"Problem\.g: the neighbour bias must be in \[0, 1\], got -0\.1"),
-        ("g", 1.1, r"Problem\.g: the neighbour bias must be in \[0, 1\], got 1\.1"),
-        ("g", NAN, r"Problem\.g: the neighbour bias must be in \[0, 1\], got nan"),
+        ("g", -0.1, r"Problem\.g: the neighbour bias must be that of a rule, .* got -0\.1"),
+        ("g", 0.3, r"Problem\.g: .* 0\.5 \(yolov5, yolov5-v4\), 1\.0 \(five-positive\) "),
+        ("g", NAN, r"Problem\.g: the neighbour bias must be that of a rule, .* got nan"),
+        ("rule", "yolov9", r"Problem\.rule: expected one of yolov5, yolov5-v4, five-positive"),
+        ("rule", 0.5, r"Problem\.rule: expected one of .* got 0\.5"),
     ],
 )
 def test_bad_scalar_is_rejected(field: str, value: object, pattern: str) -> None:
@@ -326,7 +328,33 @@ def test_presets_table_lists_the_four_configurations() -> None:
 def test_preset_overrides() -> None:
     p = Problem.preset("yolov5-p5", img_size=(320, 640), batch_size=4, num_classes=3, g=1.0)
     assert (p.img_size, p.batch_size, p.num_classes, p.g) == ((320, 640), 4, 3, 1.0)
+    assert p.rule == "five-positive"  # g = 1 alone names YOLOv7's rule
     assert p.strides == (8, 16, 32)  # not overridden: the preset's
+
+
+@pytest.mark.parametrize(
+    ("given", "rule", "g"),
+    [
+        ({}, "yolov5", 0.5),
+        ({"rule": "yolov5-v4"}, "yolov5-v4", 0.5),
+        ({"rule": "five-positive"}, "five-positive", 1.0),
+        ({"rule": "centre"}, "centre", 0.0),
+        ({"g": 0.5}, "yolov5", 0.5),  # the case files written before rules existed
+        ({"g": 0}, "centre", 0.0),
+        ({"rule": "centre", "g": 0.0}, "centre", 0.0),
+        ({"rule": "yolov5-v4", "g": 0.5}, "yolov5-v4", 0.5),
+    ],
+)
+def test_rule_and_g(given: dict, rule: str, g: float) -> None:
+    p = p5(**given)
+    assert (p.rule, p.g) == (rule, g)
+    assert Problem(**dataclasses.asdict(p)) == p  # a case file's round trip
+
+
+@pytest.mark.parametrize(("rule", "g"), [("five-positive", 0.5), ("centre", 1.0), ("yolov5", 0)])
+def test_a_g_that_contradicts_the_rule_is_refused(rule: str, g: float) -> None:
+    with pytest.raises(ValueError, match=rf"Problem\.g = {g:g} contradicts rule '{rule}'"):
+        p5(rule=rule, g=g)
 
 
 def test_preset_override_is_validated() -> None:

@@ -8,6 +8,8 @@ float32. A row is (gj, gi, tbox_x, tbox_y); tbox_wh is (1, 1) unless said otherw
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from yolov5_loop import build_targets_loop
@@ -194,6 +196,38 @@ def test_five_positive_rule(gx, gy, yolov5_rows, strict_rows) -> None:
     assert cells(assign(problem, target(gx, gy), semantics="strict")) == sorted(strict_rows)
 
 
+# (gx, gy) of each EDGE_CASES row: its rows under yolov5-v4 (YOLOR) and under centre (both
+# semantics), from the tests in yolo_diagnostics/rules.py
+OTHER_RULES = {
+    # v4 as yolov5: left by frac .25, down by frac .75 (and 1.75 < ny - 1 = 3)
+    "frac-below-and-above-half": (
+        [(1, 1, 1.25, 0.75), (1, 2, 0.25, 0.75), (2, 2, 0.25, -0.25)],
+        [(1, 2, 0.25, 0.75)],
+    ),
+    # v4 tests frac 0 > .5 for the x + 1 cell: no duplicate, as strict
+    "integer-gx": ([(1, 3, 0.0, 1.25), (2, 2, 1.0, 0.25), (2, 3, 0.0, 0.25)], [(2, 3, 0.0, 0.25)]),
+    "frac-half": ([(1, 2, 0.5, 0.5)], [(1, 2, 0.5, 0.5)]),
+    # v4 keeps gx > 1: cell 0 left out, but no duplicate centre row
+    "gx-one": ([(0, 1, 0.0, 1.25), (1, 1, 0.0, 0.25)], [(1, 1, 0.0, 0.25)]),
+    # x = 1: the x - 1 row lands on the clamped centre again, as in yolov5
+    "x-one": ([(2, 7, 1.0, 0.75), (2, 7, 1.0, 0.75), (3, 7, 1.0, -0.25)], [(2, 7, 1.0, 0.75)]),
+    "origin": ([(0, 0, 0.0, 0.0)], [(0, 0, 0.0, 0.0)]),
+}
+
+
+@pytest.mark.parametrize("case", EDGE_CASES, ids=list(EDGE_CASES))
+def test_yolov5_v4_and_centre_rules(case: str, device: str) -> None:
+    (gx, gy), _, strict_rows = EDGE_CASES[case]
+    v4_rows, centre_rows = OTHER_RULES[case]
+    v4 = dataclasses.replace(GRID, rule="yolov5-v4")
+    t = target(gx, gy).to(device)
+    assert cells(assign(v4, t)) == sorted(v4_rows)
+    assert cells(assign(v4, t, semantics="strict")) == sorted(strict_rows)  # g = 0.5, as v5
+    centre = dataclasses.replace(GRID, rule="centre", g=None)
+    for semantics in ("yolov5", "strict"):
+        assert cells(assign(centre, t, semantics=semantics)) == centre_rows
+
+
 def random_targets(problem: Problem, n: int, seed: int, dtype: torch.dtype) -> torch.Tensor:
     """Random boxes, a third of them with centres on a grid every level hits exactly."""
     gen = torch.Generator().manual_seed(seed)
@@ -212,6 +246,9 @@ PROBLEMS = {
     "p6-384x640": Problem.preset("yolov5-p6", img_size=(384, 640), batch_size=2),
     "v7-320x608-g1": Problem.preset("yolov7", img_size=(320, 608), batch_size=3, g=1.0),
     "v3-416": Problem.preset("yolov3", img_size=(416, 416), num_classes=5),
+    "yolor-320x512-v4": Problem.preset("yolov5-p5", img_size=(320, 512), rule="yolov5-v4"),
+    "yolor-p6-v4": Problem.preset("yolov5-p6", img_size=(384, 640), rule="yolov5-v4"),
+    "pytorchyolo-416-centre": Problem.preset("yolov3", img_size=(416, 416), rule="centre"),
 }
 
 
@@ -231,7 +268,7 @@ def test_bit_exact_with_the_loop_oracle(name: str, dtype: torch.dtype, device: s
     assert actual.tbox.dtype == dtype
 
 
-@pytest.mark.parametrize("name", [n for n, p in PROBLEMS.items() if p.g == 0.5])
+@pytest.mark.parametrize("name", [n for n, p in PROBLEMS.items() if p.rule == "yolov5"])
 def test_strict_differs_from_yolov5_only_by_documented_quirks(name: str) -> None:
     """With g = 0.5, yolov5 minus strict is duplicates; strict minus yolov5 is the cells
     yolov5 misses at gx == 1 or gy == 1. (g = 1: see test_five_positive_rule.)"""
@@ -253,6 +290,23 @@ def test_strict_differs_from_yolov5_only_by_documented_quirks(name: str) -> None
     rounded = (missing.offset >= 3) & (g % 1 > 0.5) & ((n - g) % 1 == 0.5)
     assert bool(torch.all(at_one | rounded))
     assert bool(at_one.any())
+
+
+@pytest.mark.parametrize("name", [n for n, p in PROBLEMS.items() if p.rule == "yolov5-v4"])
+def test_yolov5_v4_differs_from_strict_only_at_gx_one_and_x_one(name: str) -> None:
+    """YOLOR's test of the far side on gxy itself leaves two quirks: gx == 1 misses cell 0
+    (the near side's gx > 1), and x = 1 (gx = n) repeats the clamped centre cell."""
+    problem = PROBLEMS[name]
+    targets = random_targets(problem, 300, seed=3, dtype=torch.float32)
+    v4, strict = assign(problem, targets), assign(problem, targets, semantics="strict")
+    d = diff(strict, v4)
+    extra, missing = d.extra, d.missing
+    n = torch.tensor(problem.feature_shapes).flip(1).float()  # [nl, 2] (nx, ny)
+    gxy = targets[extra.target, 2:4] * n[extra.level]
+    assert len(extra) and bool(((gxy == n[extra.level]).any(1)).all())  # at x = 1 or y = 1
+    axis = torch.where(missing.offset == 1, 0, 1)
+    g = targets[missing.target, 2 + axis] * n[missing.level, axis]
+    assert len(missing) and bool(((missing.offset <= 2) & (g == 1)).all())
 
 
 def test_assigner_factories_read_p_and_check_it() -> None:

@@ -111,7 +111,7 @@ def test_non_square_problems_are_landscape_and_portrait(exact: bool) -> None:
         batch_size=3,
         anchor_t=st.sampled_from([2.5]),
         num_classes=1,
-        g=st.just(1.0),
+        rule=st.just("five-positive"),
         exact=st.just(True),
     )
 )

@@ -1,5 +1,8 @@
 """An independent statement of YOLOv5's build_targets: scalar loops in NumPy arithmetic.
 
+Each neighbour rule is stated as its package writes it: YOLOv5's (g = 0.5), YOLOR's v4 test
+for the far side, YOLOv7's g = 1 and PyTorch-YOLOv3's centre cell only.
+
 It shares no code with `yolo_diagnostics.reference`: every target, anchor and neighbour is
 visited one at a time, each float operation done on a NumPy scalar of the targets' dtype
 (float32 arithmetic is IEEE-rounded, as torch's is), following ultralytics/yolov5
@@ -49,7 +52,16 @@ def build_targets_loop(problem: Problem, targets: Tensor):
                     gy % f(1) < g and gy > 1,
                     gxi % f(1) < g and gxi > 1,
                     gyi % f(1) < g and gyi > 1,
-                )[kind]
+                )
+                if problem.rule == "yolov5-v4":  # YOLOR: the far side tested on gxy itself
+                    take = (
+                        *take[:3],
+                        gx % f(1) > f(1) - g and gx < f(np.float32(nx)) - f(1),
+                        gy % f(1) > f(1) - g and gy < f(np.float32(ny)) - f(1),
+                    )
+                elif problem.rule == "centre":  # PyTorch-YOLOv3: the centre cell only
+                    take = (True, False, False, False, False)
+                take = take[kind]
                 if not take:
                     continue
                 gi = int(gx - f(ox) * g)  # .long() truncates toward zero, as int() does

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from .assignment import Assignment, first_of_run, lexsort
 from .problem import Problem
+from .rules import published_tests, strict_tests
 
 KINDS = ((0, 0), (-1, 0), (0, -1), (1, 0), (0, 1))  # centre, left, up, right, down as (dx, dy)
 
@@ -59,7 +60,10 @@ def _constants(problem: Problem, device: str) -> _Constants:
 class Pairs(NamedTuple):
     """All levels' kept (``level``, anchor ``a``, group ``u``) pairs, each ``Tensor[n]``, their
     five candidate ``cells`` ``Tensor[5, n, 2]`` (gi, gj), and ``Tensor[5, n]`` masks of the
-    cells YOLOv5's rule (``y5``) and the strict rule take. Kind 0 is the centre cell."""
+    cells the problem's rule takes as published (``y5``, `rules.published_tests`) and as
+    meant (``strict``). Kind 0 is the centre cell. ``y5_rows Tensor[5, n]`` int64 counts the
+    rows the published code writes into each cell: more than one where a test fires but its
+    clamped cell is the centre cell again (YOLOv5's duplicates)."""
 
     level: Tensor
     a: Tensor
@@ -67,6 +71,7 @@ class Pairs(NamedTuple):
     cells: Tensor
     y5: Tensor
     strict: Tensor
+    y5_rows: Tensor
 
 
 class Context:
@@ -266,26 +271,30 @@ class Context:
         kind = _KIND_AT.to(self.device)[((dx + 1) * 3 + dy + 1).clamp(0, 8)]
         return pair, torch.where(near, kind, -1)
 
-    def _candidate_cells(self, level: Tensor, gxy: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _candidate_cells(self, level: Tensor, gxy: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Per pair, the five cells and whether each rule takes them.
 
-        Returns ``cells Tensor[5, n, 2]`` (gi, gj) and ``Tensor[5, n]`` masks for YOLOv5's
-        rule (its float expressions, after its clamp) and the strict rule.
+        Returns ``cells Tensor[5, n, 2]`` (gi, gj), ``Tensor[5, n]`` masks for the problem's
+        rule as its published code computes it (`rules.published_tests`, after its clamp;
+        "y5") and as it is meant (`rules.strict_tests`), and the published code's rows per
+        cell (`Pairs.y5_rows`).
         """
         g = self.problem.g
         size = self.size[level]
         centre = torch.minimum(gxy.floor().long(), size - 1)
         step = self.step
         cells = centre[None] + step[:, None]
-        gxi = self.gain[level, :2] - gxy
         ones = torch.ones(len(level), dtype=torch.bool, device=self.device)
-        y5_lo, y5_hi = (gxy % 1 < g) & (gxy > 1), (gxi % 1 < g) & (gxi > 1)
+        y5_lo, y5_hi = published_tests(self.problem.rule, g, gxy, self.gain[level, :2])
         off = step.float() * g
         y5_cells = torch.minimum((gxy[None] + off[:, None]).long(), size - 1).clamp(min=0)
-        # YOLOv5 takes a neighbour only where its own cell really is that neighbour.
+        fires = torch.stack((ones, y5_lo[:, 0], y5_lo[:, 1], y5_hi[:, 0], y5_hi[:, 1]))
+        # YOLOv5 takes a neighbour only where its own cell really is that neighbour; a test
+        # that fires onto the (clamped) centre cell writes a second row there
         y5_at = (y5_cells == cells).all(2)
-        y5 = torch.stack((ones, y5_lo[:, 0], y5_lo[:, 1], y5_hi[:, 0], y5_hi[:, 1])) & y5_at
-        frac = gxy - centre
-        st_lo, st_hi = (frac < g) & (centre >= 1), (frac > 1 - g) & (centre <= size - 2)
+        y5 = fires & y5_at
+        y5_rows = y5.long()
+        y5_rows[0] += (fires[1:] & (y5_cells[1:] == cells[:1]).all(2)).sum(0)
+        st_lo, st_hi = strict_tests(g, gxy - centre, centre, size - 1)
         strict = torch.stack((ones, st_lo[:, 0], st_lo[:, 1], st_hi[:, 0], st_hi[:, 1]))
-        return cells, y5, strict
+        return cells, y5, strict, y5_rows

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from .problem import Problem
+from .rules import DEFAULT_RULE
 
 
 @dataclass(frozen=True)
@@ -23,12 +24,23 @@ class Case:
     targets: Tensor
 
 
-PROBLEMS: dict[str, Problem] = {
-    "yolov5-p5-640": Problem.preset("yolov5-p5", batch_size=4),
-    "yolov5-p6-384x640": Problem.preset("yolov5-p6", img_size=(384, 640), batch_size=2),
-    "yolov7-320x608-g1": Problem.preset("yolov7", img_size=(320, 608), batch_size=2, g=1.0),
-    "grid-4x8": Problem(img_size=(32, 64), strides=(8,), anchors=(((8, 8), (32, 32)),)),
-}
+def problems(rule: str = DEFAULT_RULE) -> dict[str, Problem]:
+    """The corpus's problems, each under ``rule``: P5 at 640, P6 at 384x640, YOLOv7's anchors
+    at 320x608 and a one-level grid of 4x8 cells with two anchors."""
+    return {
+        "yolov5-p5-640": Problem.preset("yolov5-p5", batch_size=4, rule=rule),
+        "yolov5-p6-384x640": Problem.preset(
+            "yolov5-p6", img_size=(384, 640), batch_size=2, rule=rule
+        ),
+        "yolov7-320x608": Problem.preset("yolov7", img_size=(320, 608), batch_size=2, rule=rule),
+        "grid-4x8": Problem(
+            img_size=(32, 64), strides=(8,), anchors=(((8, 8), (32, 32)),), rule=rule
+        ),
+    }
+
+
+PROBLEMS: dict[str, Problem] = problems()
+"""The corpus's problems under the default ``yolov5`` rule."""
 
 
 def edge_targets(problem: Problem) -> Tensor:
@@ -92,10 +104,11 @@ def random_targets(problem: Problem, n: int, seed: int) -> Tensor:
     return torch.cat((b, c, xy, wh), 1).float()
 
 
-def corpus(seed: int = 0) -> list[Case]:
-    """Every problem with its edge targets, 200 random targets and no targets at all."""
+def corpus(seed: int = 0, rule: str = DEFAULT_RULE) -> list[Case]:
+    """Every problem under ``rule`` with its edge targets, 200 random targets and no targets
+    at all."""
     cases = []
-    for name, problem in PROBLEMS.items():
+    for name, problem in problems(rule).items():
         cases += [
             Case(f"{name}/edges", problem, edge_targets(problem)),
             Case(f"{name}/random", problem, random_targets(problem, 200, seed)),

@@ -301,7 +301,7 @@ def _offset_range(ctx: Context) -> list[Violation]:
         "offset-range",
         "error",
         rows,
-        lambda r: f"{_row_text(ctx, r)}: tbox_xy outside [{-g:g}, {1 + g:g}]",
+        lambda r: f"{_row_text(ctx, r)}: tbox_xy outside [{0 - g:g}, {1 + g:g}]",
     )
 
 
@@ -339,10 +339,11 @@ def _ratio(ctx: Context) -> list[Violation]:
 @_register(
     "neighbours",
     "error",
-    "extra cells are 4-neighbours on the side nearer the centre, per the g rule",
+    "extra cells are 4-neighbours the problem's rule takes (yolov5, yolov5-v4, five-positive, "
+    "centre), and none it requires is missing",
 )
 def _neighbours(ctx: Context) -> list[Violation]:
-    g = ctx.problem.g
+    rule = f"{ctx.problem.rule} rule (g = {ctx.problem.g:g})"
     pairs, pair = ctx.pairs, ctx.row_pair
     allowed = ctx.of_rows(pairs.y5 | pairs.strict)
     bad = ctx.attributed[(pair >= 0) & ~allowed]  # rows of pairs not kept are ratio's
@@ -353,7 +354,7 @@ def _neighbours(ctx: Context) -> list[Violation]:
         bad,
         lambda r: (
             f"{_row_text(ctx, r)} is neither the centre cell nor a neighbour the "
-            f"g = {g:g} rule takes for its target"
+            f"{rule} takes for its target"
         ),
     )
     required = pairs.y5 & pairs.strict
@@ -363,7 +364,7 @@ def _neighbours(ctx: Context) -> list[Violation]:
         "neighbours",
         "error",
         required,
-        f"neighbour cell(s) the g = {g:g} rule takes are missing",
+        f"neighbour cell(s) the {rule} takes are missing",
     )
     return sorted(found, key=lambda v: v.level or 0)  # level by level, stable
 
@@ -389,26 +390,44 @@ for _id, _meaning in (
 @_register(
     "duplicates",
     "quirk",
-    "the same (level, image, anchor, gj, gi, target) twice (YOLOv5 at integer grid coordinates)",
+    "the same (level, image, anchor, gj, gi, target) twice (YOLOv5 at integer grid "
+    "coordinates); an error where the problem's rule never writes that row twice",
 )
 def _duplicates(ctx: Context) -> list[Violation]:
     # Only rows in cells with more rows than targets, or off their pair's cells, can repeat
-    # one; among them, the first mult rows of a slot belong to the group's mult targets.
+    # one; among them, the first mult rows of a slot belong to the group's mult targets, the
+    # rest repeat them: as often as the rule's published code does (`Pairs.y5_rows`), a quirk.
     t = ctx.table
     full = ctx.of_rows(ctx.counts > ctx.mult[ctx.pairs.u])
-    rows = ctx.attributed[(ctx.row_kind < 0) | full]
-    if not len(rows):
+    at = ((ctx.row_kind < 0) | full).nonzero().flatten()  # positions in `attributed`
+    if not len(at):
         return []
+    rows = ctx.attributed[at]
     keys = ctx.slot_key(t.level[rows], ctx.row_group[rows], t.anchor[rows], t.gj[rows], t.gi[rows])
     order = torch.sort(keys, stable=True).indices
-    keys, rows = keys[order], rows[order]
+    keys, rows, at = keys[order], rows[order], at[order]
     rank = rank_in_group(keys)
-    extra = rows[rank >= ctx.mult[ctx.row_group[rows]]].sort().values
+    mult = ctx.mult[ctx.row_group[rows]]
+    kind = ctx.row_kind[at]
+    written = ctx.pairs.y5_rows[kind.clamp(min=0), ctx.row_pair[at].clamp(min=0)]
+    allowed = mult * torch.where(kind >= 0, written.clamp(min=1), 1)
+    quirk = rows[(rank >= mult) & (rank < allowed)].sort().values
+    error = rows[rank >= allowed].sort().values
+    rule = ctx.problem.rule
     return _per_level(
         ctx,
         "duplicates",
+        "error",
+        error,
+        lambda r: (
+            f"{_row_text(ctx, r)} repeats a row of the same target, which the {rule} "
+            "rule never writes twice"
+        ),
+    ) + _per_level(
+        ctx,
+        "duplicates",
         "quirk",
-        extra,
+        quirk,
         lambda r: f"{_row_text(ctx, r)} repeats a row of the same target",
     )
 

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from .errors import DiagnosticsError
+from .rules import DEFAULT_RULE, RULES
 
 AnchorSet = tuple[tuple[tuple[float, float], ...], ...]
 
@@ -52,7 +53,10 @@ class Problem:
             ``max(r, 1 / r) < anchor_t`` (strict ``<``).
         num_classes: class ids are in ``[0, num_classes)``.
         batch_size: image ids are in ``[0, batch_size)``.
-        g: the neighbour bias; 0.5 is YOLOv5's 3-positive rule, 1.0 YOLOv7's 5-positive rule.
+        g: the neighbour bias, the rule's own (see `rules`); given alone it names the rule it
+            belongs to (0.5 ``yolov5``, 1.0 ``five-positive``, 0 ``centre``).
+        rule: which neighbour rule assigns (`rules.RULES`): ``yolov5`` (default),
+            ``yolov5-v4``, ``five-positive`` or ``centre``.
     """
 
     img_size: tuple[int, int]
@@ -61,7 +65,8 @@ class Problem:
     anchor_t: float = 4.0
     num_classes: int = 80
     batch_size: int = 1
-    g: float = 0.5
+    g: float | None = None
+    rule: str | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise sequences to tuples once
@@ -129,11 +134,9 @@ class Problem:
         set_(self, "batch_size", int(self.batch_size))
         if self.batch_size < 1:
             raise DiagnosticsError(f"Problem.batch_size: must be >= 1, got {self.batch_size}")
-        g = _number(self.g)
-        if g is None or not 0 <= g <= 1:
-            raise DiagnosticsError(
-                f"Problem.g: the neighbour bias must be in [0, 1], got {self.g!r}"
-            )
+        rule, g = _rule_and_g(self.rule, self.g)
+        set_(self, "rule", rule)
+        set_(self, "g", g)
 
     @property
     def nl(self) -> int:
@@ -184,6 +187,30 @@ PRESETS: dict[str, tuple[tuple[int, ...], AnchorSet]] = {
     "yolov3": ((8, 16, 32), YOLOV3_ANCHORS),
     "yolov7": ((8, 16, 32), YOLOV7_ANCHORS),
 }
+
+
+_RULE_OF_G = {0.5: "yolov5", 1.0: "five-positive", 0.0: "centre"}
+
+
+def _rule_and_g(rule: object, g: object) -> tuple[str, float]:
+    """The rule and its bias from what was given: either, both (agreeing) or neither."""
+    if rule is not None and (not isinstance(rule, str) or rule not in RULES):
+        raise DiagnosticsError(f"Problem.rule: expected one of {', '.join(RULES)}, got {rule!r}")
+    if g is None:
+        return rule or DEFAULT_RULE, RULES[rule or DEFAULT_RULE].g
+    value = _number(g)
+    if value is None or value not in _RULE_OF_G:
+        raise DiagnosticsError(
+            "Problem.g: the neighbour bias must be that of a rule, 0.5 (yolov5, yolov5-v4), "
+            f"1.0 (five-positive) or 0 (centre), got {g!r}"
+        )
+    if rule is None:
+        return _RULE_OF_G[value], value
+    if value != RULES[rule].g:
+        raise DiagnosticsError(
+            f"Problem.g = {value:g} contradicts rule {rule!r}, whose g is {RULES[rule].g:g}"
+        )
+    return rule, value
 
 
 def _is_integer(v: object) -> bool:

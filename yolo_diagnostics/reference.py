@@ -18,8 +18,11 @@ bit (as a multiset of rows, and in fact in the same row order), quirks included:
   coordinates give no duplicate and the float rounding of ``n - gx`` plays no part;
 - likewise up/down in y. tbox is ``gxy - cell`` as in YOLOv5, so rows both produce are equal.
 
-The neighbour bias ``g`` comes from the problem: 0.5 is YOLOv5's 3-positive rule, 1.0 the
-5-positive rule of YOLOv7's ``find_5_positive``.
+The neighbour rule comes from the problem (`rules`): ``yolov5`` (g = 0.5, the tests above),
+``yolov5-v4`` (g = 0.5, the x + 1 test made on ``gx % 1 > 1 - g`` and ``gx < nx - 1``, as
+YOLOR: no duplicate at integer coordinates; the gx == 1 and x = 1 quirks stay),
+``five-positive`` (g = 1, YOLOv7's ``find_5_positive``) or ``centre`` (g = 0, no neighbours,
+PyTorch-YOLOv3). Under ``strict`` every rule is the exact test on ``u`` with its ``g``.
 
 Host synchronization (CUDA), per call; the code is the same on every device:
 
@@ -45,6 +48,7 @@ from torch import Tensor
 from .assignment import Assignment, YoloV5Output
 from .errors import DiagnosticsError
 from .problem import Problem
+from .rules import published_tests, strict_tests
 from .validate import validate_targets
 
 Semantics = Literal["yolov5", "strict"]
@@ -129,12 +133,10 @@ def _levels(
     del r
     gxy = txywh[..., :2]
     if semantics == "yolov5":
-        gxi = const.gain[:, None, :2] - gxy  # inverse, float32 gain as in YOLOv5
-        lo, hi = (gxy % 1 < g) & (gxy > 1), (gxi % 1 < g) & (gxi > 1)
+        lo, hi = published_tests(problem.rule, g, gxy, const.gain[:, None, :2])  # float32 n
     else:
         centre = torch.minimum(gxy.floor().long(), const.last[:, None])
-        u = gxy - centre
-        lo, hi = (u < g) & (centre >= 1), (u > 1 - g) & (centre < const.last[:, None])
+        lo, hi = strict_tests(g, gxy - centre, centre, const.last[:, None])
     centre_row = torch.ones_like(lo[..., 0])
     take = torch.stack((centre_row, lo[..., 0], lo[..., 1], hi[..., 0], hi[..., 1]), 1)
     ids = targets[:, :2].long()

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from .errors import DiagnosticsError
 from .problem import Problem
+from .rules import DEFAULT_RULE
 from .strategies import problems, targets
 
 MAX_BATCH = 64
@@ -52,13 +53,15 @@ _SPARSE_PX, _CROWDED_PX = (2.0, 600.0), (6.0, 64.0)
 _MAX_ASPECT = 3.0
 
 
-def large_problems() -> SearchStrategy[Problem]:
-    """Problems as training runs them: P5 or P6, 320 to 2 048 px (square or not), batches
-    of 1 to 64 images (64 drawn often), 1 to 1 203 classes (80, 365, 600, 1 203 drawn often)."""
+def large_problems(rule: str = DEFAULT_RULE) -> SearchStrategy[Problem]:
+    """Problems as training runs them, under ``rule``: P5 or P6, 320 to 2 048 px (square or
+    not), batches of 1 to 64 images (64 drawn often), 1 to 1 203 classes (80, 365, 600,
+    1 203 drawn often)."""
     return problems(
         sides=mostly(5, 32, (10, 20, 32)).map(lambda k: 64 * k),  # 320 to 2 048 px
         batch_size=mostly(1, MAX_BATCH, (16, 32, MAX_BATCH)),
         num_classes=mostly(1, MAX_CLASSES, (80, 365, 600, MAX_CLASSES)),
+        rule=rule,
     )
 
 
@@ -75,12 +78,14 @@ def crowds(problem: Problem, *, max_targets: int = MAX_TARGETS) -> SearchStrateg
 
 
 @st.composite
-def large_cases(draw: DrawFn, *, max_targets: int = MAX_TARGETS) -> tuple[Problem, Tensor]:
-    """``(problem, targets)`` of `large_problems` and `crowds`, the row count drawn first:
-    the shrinker lowers it first, so a failing 10 000-row case is cut down while each call
-    is still cheap."""
+def large_cases(
+    draw: DrawFn, *, max_targets: int = MAX_TARGETS, rule: str = DEFAULT_RULE
+) -> tuple[Problem, Tensor]:
+    """``(problem, targets)`` of `large_problems` (under ``rule``) and `crowds`, the row count
+    drawn first: the shrinker lowers it first, so a failing 10 000-row case is cut down while
+    each call is still cheap."""
     n = draw(mostly(0, max_targets, (max_targets,)))
-    problem = draw(large_problems())
+    problem = draw(large_problems(rule))
     return problem, draw(_crowd(problem, n))
 
 

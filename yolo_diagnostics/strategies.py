@@ -36,6 +36,7 @@ from torch import Tensor
 
 from .errors import DiagnosticsError
 from .problem import PRESETS, AnchorSet, Problem
+from .rules import DEFAULT_RULE
 from .validate import validate_targets
 
 _T = TypeVar("_T")
@@ -93,7 +94,7 @@ def problems(
     batch_size: int | SearchStrategy[int] = _BATCH_SIZES,
     anchor_t: float | SearchStrategy[float] = _ANCHOR_T,
     num_classes: int | SearchStrategy[int] = _NUM_CLASSES,
-    g: float | SearchStrategy[float] = 0.5,
+    rule: str | SearchStrategy[str] = DEFAULT_RULE,
     exact: bool | SearchStrategy[bool] = False,
     sides: SearchStrategy[int] | None = None,
 ) -> Problem:
@@ -107,7 +108,7 @@ def problems(
         batch_size: images per batch.
         anchor_t: the wh-ratio threshold; by default mostly 4.0, else 2.91, 3.0 or in [2, 6].
         num_classes: number of classes.
-        g: the neighbour bias (0.5: YOLOv5, 1.0: YOLOv7's 5-positive rule).
+        rule: the neighbour rule (`rules.RULES`; default ``yolov5``).
         exact: sides are powers of two (128 to 1024), as ``targets(..., exact=True)`` needs;
             otherwise 2 to 12 coarsest cells.
         sides: a strategy of image sides (each divisible by the coarsest stride), in place
@@ -132,7 +133,7 @@ def problems(
         anchor_t=draw(_strategy(anchor_t)),
         num_classes=draw(_strategy(num_classes)),
         batch_size=draw(_strategy(batch_size)),
-        g=draw(_strategy(g)),
+        rule=draw(_strategy(rule)),
     )
 
 
