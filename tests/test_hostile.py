@@ -34,12 +34,12 @@ def hostile_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("hostile")
     images = root / "images"
     images.mkdir()
-    source = SAMPLE_IMAGES / "bus.jpg"
+    source = SAMPLE_IMAGES / "camera.jpg"
     entries = []
     for k, payload in enumerate(PAYLOADS):
         name = f"{k}{payload.replace('/', '_')}.jpg"  # a file name may hold all but '/'
         shutil.copy(source, images / name)
-        entries.append({"id": k + 1, "file_name": name, "width": 810, "height": 1080})
+        entries.append({"id": k + 1, "file_name": name, "width": 512, "height": 512})
     data = {
         "images": entries,
         "annotations": [

@@ -65,7 +65,7 @@ def test_the_previous_report_survives(tmp_path: Path, signum: int, code: int) ->
     last = run.stderr.strip().splitlines()[-1]
     name = signal.Signals(signum).name
     assert last.startswith(f"yolo-diagnostics: interrupted by {name}; it had finished the ")
-    assert "of 8 pages (not moved into place)" in last and last.endswith("nothing half-written")
+    assert "of 10 pages (not moved into place)" in last and last.endswith("nothing half-written")
     assert "Traceback" not in run.stderr
     assert _files(out) == before  # byte for byte, the user's file too
     assert not list(out.glob(".partial-*"))

@@ -16,7 +16,18 @@ from browser import chromium, console_errors
 from yolo_diagnostics.cli import main
 from yolo_diagnostics.data.sample import SAMPLE, SAMPLE_COCO, SAMPLE_IMAGES, SAMPLE_YAML
 
-FILES = ["astronaut", "bus", "bus_crop", "chelsea", "china", "coffee", "grace_hopper", "rocket"]
+FILES = [
+    "astronaut",
+    "bridge",
+    "camera",
+    "chelsea",
+    "china",
+    "coffee",
+    "grace_hopper",
+    "rocket",
+    "wine",
+    "wine_crop",
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +44,10 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def test_scan_of_the_bundled_sample(scanned: tuple[Path, str]) -> None:
     out, stdout = scanned
     s = json.loads((out / "summary.json").read_text())
-    assert (s["images"], s["targets"], s["unmatched_targets"]) == (8, 33, 8)
-    assert s["bpr_realized"] == 1 - 8 / 33 and s["bpr_autoanchor"] == 1 - 8 / 33
-    assert s["skipped_annotations"] == {"crowd (iscrowd: 1)": 2}
+    # fixtures/README.md: 7 boats too small and the bottle sliver of 28 targets; 1 crowd box
+    assert (s["images"], s["targets"], s["unmatched_targets"]) == (10, 28, 8)
+    assert s["bpr_realized"] == 1 - 8 / 28 and s["bpr_autoanchor"] == 1 - 8 / 28
+    assert s["skipped_annotations"] == {"crowd (iscrowd: 1)": 1}
     assert s["unmatched_by_reason"] == {"too-small": 7, "too-large": 0, "aspect": 1}
     assert set(s) >= {
         "anchors_per_target",
@@ -49,14 +61,14 @@ def test_scan_of_the_bundled_sample(scanned: tuple[Path, str]) -> None:
         "per_class",
     }
     assert sum(s["positives_per_level"]) == sum(map(sum, s["positives_per_anchor"]))
-    assert sum(s["positives_per_target"].values()) == 33 and s["positives_per_target"]["0"] == 8
+    assert sum(s["positives_per_target"].values()) == 28 and s["positives_per_target"]["0"] == 8
     assert set(s["seconds"]) == {"load", "input", "assignment", "statistics", "report"}
     index = out / "index.html"
     assert f"report: reports/scan/index.html  (open {index.resolve().as_uri()}" in stdout
     assert "unmatched 8 (too-small 7, too-large 0, aspect 1)" in stdout
     pages = sorted(p.name for p in (out / "images").glob("*.html"))
-    assert pages == [f"{k}.html" for k in range(8)]
-    for k in range(8):
+    assert pages == [f"{k}.html" for k in range(10)]
+    for k in range(10):
         for view in ("original", "input", "assignment"):
             assert cv2.imread(str(out / "images" / f"{k}-{view}.jpg")) is not None
     assert sorted(p.name for p in (out / "plots").glob("*.png")) == [
@@ -88,16 +100,16 @@ def test_a_second_scan_replaces_the_first_ones_pages(tmp_path: Path, capsys) -> 
     assert main(["scan", "--out", str(out), "--pages", "2"]) == 0
     left = sorted(p.name for p in (out / "images").iterdir())
     pages = [p for p in left if p.endswith(".html")]
-    assert pages == ["6.html", "7.html"] and "notes.txt" in left  # china, bus_crop
+    assert pages == ["6.html", "7.html"] and "notes.txt" in left  # china, wine_crop
     assert len(left) == 2 + 2 * 4 + 1  # two pages with four views each (both have close-ups)
 
 
 def test_fail_under_bpr_is_a_ci_gate(tmp_path: Path, capsys) -> None:
     args = ["scan", "--pages", "0", "--out", str(tmp_path)]
-    assert main([*args, "--fail-under-bpr", "0.75"]) == 0  # 25 / 33 = 0.758
+    assert main([*args, "--fail-under-bpr", "0.71"]) == 0  # 20 / 28 = 0.714
     capsys.readouterr()
-    assert main([*args, "--fail-under-bpr", "0.76"]) == 1
-    assert "FAIL: bpr_realized 0.7575757575757576, below --fail-under-bpr 0.76" in (
+    assert main([*args, "--fail-under-bpr", "0.72"]) == 1
+    assert "FAIL: bpr_realized 0.7142857142857143, below --fail-under-bpr 0.72" in (
         capsys.readouterr().out
     )
 
@@ -167,11 +179,12 @@ def test_show_writes_the_views_of_one_image(tmp_path: Path, capsys) -> None:
     )
     assert code == 0
     text = capsys.readouterr().out
-    assert "bus_crop.jpg (id 8): 4 targets" in text
-    assert re.search(r"1 person +4\.7 x +140\.4 px at the input  no positive: aspect", text)
+    assert "wine_crop.jpg (id 8): 1 targets" in text
+    # the 8 x 256 px sliver of a 617 x 1200 image, scaled by 640 / 1200
+    assert re.search(r"0 bottle +4\.3 x +136\.5 px at the input  no positive: aspect", text)
     views = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert views == [f"bus_crop-{v}.png" for v in ("assignment", "closeup", "input", "original")]
-    assert cv2.imread(str(tmp_path / "bus_crop-original.png")).shape[0] > 1000  # 1080 high
+    assert views == [f"wine_crop-{v}.png" for v in ("assignment", "closeup", "input", "original")]
+    assert cv2.imread(str(tmp_path / "wine_crop-original.png")).shape[0] > 1000  # 1200 high
 
     yolo = SAMPLE / "images" / "china.jpg"
     code = main(["show", "--yolo", str(yolo), "--names", str(SAMPLE_YAML), "--out", str(tmp_path)])
@@ -194,33 +207,33 @@ def test_report_in_a_real_browser(scanned: tuple[Path, str], tmp_path: Path) -> 
             rows = driver.find_elements(By.CSS_SELECTOR, "#images tbody tr")
             return [r.find_elements(By.TAG_NAME, "td")[1].text for r in rows]
 
-        WebDriverWait(driver, 20).until(lambda d: len(files()) == 8)
-        assert files()[:2] == ["china.jpg", "bus_crop.jpg"]  # most unmatched first
+        WebDriverWait(driver, 20).until(lambda d: len(files()) == 10)
+        assert files()[:2] == ["china.jpg", "wine_crop.jpg"]  # most unmatched first
         status = driver.find_element(By.ID, "images-status").text
-        assert status == "1–8 of 8 images"
+        assert status == "1–10 of 10 images"
         driver.find_element(By.CSS_SELECTOR, 'th[data-key="file"]').click()
         assert files() == [f"{name}.jpg" for name in FILES]
         driver.find_element(By.CSS_SELECTOR, 'th[data-key="targets"]').click()
         assert files()[0] == "china.jpg"  # 15 boats
         driver.find_element(By.ID, "only-unmatched").click()
-        assert sorted(files()) == ["bus_crop.jpg", "china.jpg"]
+        assert sorted(files()) == ["china.jpg", "wine_crop.jpg"]
         box = driver.find_element(By.ID, "image-filter")
         box.send_keys("crop")
-        assert files() == ["bus_crop.jpg"]
-        assert "(filtered from 8)" in driver.find_element(By.ID, "images-status").text
+        assert files() == ["wine_crop.jpg"]
+        assert "(filtered from 10)" in driver.find_element(By.ID, "images-status").text
         loaded = driver.execute_script(
             "return [...document.images].map(i => i.complete && i.naturalWidth > 0)"
         )
         assert len(loaded) == 4 and all(loaded)  # the four figures
         assert console_errors(driver) == []
 
-        driver.find_element(By.LINK_TEXT, "bus_crop.jpg").click()
-        WebDriverWait(driver, 20).until(lambda d: d.title.startswith("bus_crop.jpg"))
+        driver.find_element(By.LINK_TEXT, "wine_crop.jpg").click()
+        WebDriverWait(driver, 20).until(lambda d: d.title.startswith("wine_crop.jpg"))
         sizes = driver.execute_script(
             "return [...document.images].map(i => i.complete ? i.naturalWidth : 0)"
         )
         assert len(sizes) == 4 and min(sizes) >= 400  # original, input, assignment, close-up
         rows = driver.find_elements(By.CSS_SELECTOR, "#targets tbody tr")
-        assert len(rows) == 4
-        assert "no positive: aspect" in rows[1].text
+        assert len(rows) == 1  # the bottle sliver
+        assert "no positive: aspect" in rows[0].text
         assert console_errors(driver) == []
