@@ -93,7 +93,7 @@ def compare(
     gt_idx = gt_idx.long()
     lines = [
         _decisions(reference, fg, gt_idx),
-        _targets(reference, labels, boxes, fg, gt_idx),
+        *_targets(reference, labels, boxes, fg, gt_idx),
         *_slots(reference, fg, gt_idx),
         _scores(reference, scores, fg, gt_idx, rtol, atol),
     ]
@@ -150,7 +150,7 @@ def _decisions(reference: TalAssignment, fg: Tensor, gt_idx: Tensor) -> str:
 
 def _targets(
     reference: TalAssignment, labels: Tensor, boxes: Tensor, fg: Tensor, gt_idx: Tensor
-) -> str:
+) -> list[str]:
     """Rule 5: labels, boxes and background conventions follow the GT index."""
     n = reference.num_gt_rows
     gt_labels = reference.gt_labels[..., 0].long()
@@ -158,7 +158,9 @@ def _targets(
     strict = reference.semantics == "strict"
     bad_index = fg & ((gt_idx < 0) | (gt_idx >= n))
     if bad_index.any():
-        return _first(bad_index, f"target_gt_idx outside [0, {n})", lambda b, a: int(gt_idx[b, a]))
+        return [
+            _first(bad_index, f"target_gt_idx outside [0, {n})", lambda b, a: int(gt_idx[b, a]))
+        ]
     row = torch.where(fg, gt_idx, 0)
     want_label = gt_labels.gather(1, row)
     want_box = reference.gt_bboxes.gather(1, row[..., None].expand(-1, -1, 4))
@@ -168,22 +170,23 @@ def _targets(
         bad_bg = ~fg & (gt_idx != -1)
     else:
         bad_bg = ~fg & (gt_idx != 0)
-    lines = [
+    return [
         _first(
-            bad_bg, "background target_gt_idx breaks the convention", lambda b, a: int(gt_idx[b, a])
+            bad_bg,
+            "background target_gt_idx breaks the semantics' convention",
+            lambda b, a: f"got {int(gt_idx[b, a])}",
         ),
         _first(
             labels != want_label,
-            "target_labels",
+            "target_labels are not the owner's (or background's)",
             lambda b, a: f"want {int(want_label[b, a])}, got {int(labels[b, a])}",
         ),
         _first(
             (boxes != want_box).any(-1),
-            "target_bboxes",
+            "target_bboxes are not the owner's (or background's)",
             lambda b, a: f"want {want_box[b, a].tolist()}, got {boxes[b, a].tolist()}",
         ),
     ]
-    return "; ".join(line for line in lines if line)
 
 
 def _slots(reference: TalAssignment, fg: Tensor, gt_idx: Tensor) -> list[str]:

@@ -6,8 +6,8 @@
 - ``random``: boxes of log-uniform size, predictions scattered around the anchor points;
 - ``near-gt``: predictions at or next to a GT box (large metrics, CIoU near 1, exact
   equal-CIoU conflicts where two GTs coincide);
-- ``identical``: every anchor of an image predicts the same box and scores (top-k and
-  conflict ties everywhere);
+- ``identical``: every anchor of an image predicts the same box -- its first GT's -- and the
+  same scores (equal metrics across each GT's candidates: top-k and conflict ties);
 - ``zero-scores``: every score 0 (every metric 0: the top-k is all zero-fill);
 - ``small``: sides near the floor's threshold and side (7.9, 8, 8.1, 15.9, 16, 16.1) and
   below 8 px;
@@ -139,8 +139,11 @@ def _predictions(
     na = anchors.shape[0]
     reach = torch.rand((b, na, 4), generator=g) * 64
     around = torch.cat((anchors - reach[..., :2], anchors + reach[..., 2:]), -1)
-    if kind == "identical":
-        return around[:, :1].expand(b, na, 4).clone()
+    if kind == "identical":  # the first real GT's box (or one box), at every anchor
+        first = mask.float().argmax(1)
+        box = boxes[torch.arange(b), first]
+        box = torch.where(mask.any(1)[:, None], box, around[:, 0])
+        return box[:, None].expand(b, na, 4).clone()
     if kind != "near-gt" or n == 0:
         return around
     pick = torch.randint(0, n, (b, na), generator=g)

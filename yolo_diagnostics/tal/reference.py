@@ -133,7 +133,10 @@ def make_assigner(
     device = torch.device(device)
 
     def reference_assign(*inputs: Tensor) -> TalOutput:
-        moved = tuple(t.to(device) if isinstance(t, Tensor) else t for t in inputs)
+        # anything but a movable tensor is left for validate_inputs to name
+        moved = tuple(
+            t.to(device) if isinstance(t, Tensor) and not t.is_meta else t for t in inputs
+        )
         validate_inputs(problem, *moved)
         return _assign(problem, *moved, semantics, provenance=False)[0]  # type: ignore[misc]
 
