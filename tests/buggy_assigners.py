@@ -104,3 +104,22 @@ def returns_meta_anchors(problem, device):
         return tcls, tbox, indices, [a.to("meta") for a in anch]
 
     return build_targets
+
+
+def no_p6(problem, device):
+    """A correct yolov5-rule assigner that declares 4-level (P6) problems not applicable."""
+    from yolo_diagnostics import NotApplicable
+
+    if problem.nl == 4:
+        raise NotApplicable("4 levels: this loss is not written for P6 heads")
+    return make_assigner(problem, device)
+
+
+def declines_everything(problem, device):
+    """Declares every problem not applicable, from inside build_targets."""
+    from yolo_diagnostics import NotApplicable
+
+    def build_targets(p, targets):
+        raise NotApplicable("this loss implements no rule the contract draws")
+
+    return build_targets

@@ -17,10 +17,11 @@ from .guard import GuardViolation, GuardWarning, guard, problem_from_model
 if TYPE_CHECKING:
     from .assignment import OFFSET_KINDS, Assignment, Diff, diff
     from .contract.runner import check_assigner
-    from .errors import DiagnosticsError
+    from .errors import DiagnosticsError, NotApplicable
     from .invariants import INVARIANTS, Invariant, Violation, check
     from .problem import PRESETS, Problem
     from .reference import assign
+    from .rules import RULES
     from .validate import validate_targets
 
 _EXPORTS = {
@@ -34,10 +35,12 @@ _EXPORTS = {
     "check": "invariants",
     "PRESETS": "problem",
     "Problem": "problem",
+    "RULES": "rules",
     "assign": "reference",
     "validate_targets": "validate",
     "check_assigner": "contract.runner",
     "DiagnosticsError": "errors",
+    "NotApplicable": "errors",
     "GuardViolation": "guard",
     "GuardWarning": "guard",
     "guard": "guard",

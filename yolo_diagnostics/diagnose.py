@@ -10,19 +10,22 @@ import torch
 from .assigners import Factory
 from .assignment import Assignment, diff
 from .corpus import Case
+from .errors import NotApplicable
 from .invariants import Violation, check
 from .reference import Semantics, assign
 
 
 @dataclass(frozen=True)
 class CaseResult:
-    """What one case gave: rows assigned, violations, or the exception the assigner raised."""
+    """What one case gave: rows assigned, violations, the exception the assigner raised, or
+    why the assigner declared the case not applicable (`NotApplicable`)."""
 
     case: str
     targets: int
     rows: int
     violations: tuple[Violation, ...]
     crash: str | None = None
+    not_applicable: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -46,6 +49,8 @@ def run_case(
     problem, targets = case.problem, case.targets.to(device)
     try:
         output = factory(problem, device)(problem.feature_maps(device), targets)
+    except NotApplicable as declared:
+        return CaseResult(case.name, len(targets), 0, (), not_applicable=str(declared))
     except Exception as error:  # the assigner under test may fail in any way: report it
         return CaseResult(case.name, len(targets), 0, (), f"{type(error).__name__}: {error}")
     violations = check(problem, targets, output, strict=strict)

@@ -13,7 +13,6 @@ in the environment.
 
 from __future__ import annotations
 
-import base64
 import html
 from collections.abc import Iterable, Sequence
 
@@ -35,6 +34,8 @@ def devices(config: pytest.Config) -> tuple[str, ...]:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    from .rules import DEFAULT_RULE, RULES
+
     group = parser.getgroup("yolo-diagnostics")
     group.addoption(
         "--assigner",
@@ -48,6 +49,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="FILE",
         help="a snapshot (yolo-diagnostics snapshot): the contract fails on any changed row",
+    )
+    group.addoption(
+        "--rule",
+        choices=tuple(RULES),
+        default=DEFAULT_RULE,
+        help="the neighbour rule the assigner implements; the contract draws every problem "
+        f"under it (default: {DEFAULT_RULE})",
     )
     group.addoption(
         "--reference-semantics",
@@ -146,6 +154,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     seed_text = seed if seed is not None else "derandomized" if profile.derandomize else "random"
     contract = (
         f"yolo-diagnostics contract: assigner={_assigner_spec(config)} "
+        f"rule={config.getoption('rule')} "
         f"reference={config.getoption('reference_semantics')} strict={_strict(config)} "
         f"hypothesis-profile={name} seed={seed_text}"
     )
@@ -188,6 +197,7 @@ def contract_options(pytestconfig: pytest.Config):
         devices=devices(pytestconfig),
         strict=_strict(pytestconfig),
         reference=None if semantics == "none" else semantics,
+        rule=pytestconfig.getoption("rule"),
     )
 
 
@@ -249,9 +259,11 @@ def _keep_failure(item, report, options, device: str, failure) -> None:
 
     _, _, case = case_from_data(failure.case)
     found = overlay(options, device, case, failure)
+    # one HTML extra holds the images: a readable close-up in the row and the full overlay a
+    # click away; a png extra would be a 320 px thumbnail (and pytest-html's viewer would
+    # take over the first <img> of the row)
     report.extras = [
         *getattr(report, "extras", []),
-        extras.png(base64.b64encode(found.png).decode(), name="overlay"),
         extras.html(failure_html(options, device, failure, found, reproduce)),
         extras.json(content, name="case JSON"),
         extras.text(
@@ -292,6 +304,7 @@ def pytest_metadata(metadata: dict[str, object], config: pytest.Config) -> None:
         "torch": torch.__version__,
         "CUDA device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
         "assigner": _assigner_spec(config),
+        "rule": config.getoption("rule"),
         "Hypothesis profile": config.getoption("hypothesis_profile", None) or default_profile(),
         "Hypothesis seed": "derandomized or random" if seed is None else str(seed),
     }

@@ -21,12 +21,13 @@ from torch import Tensor
 
 from .assigners import Factory
 from .assignment import Assignment
-from .corpus import PROBLEMS, corpus
+from .corpus import corpus, problems
 from .data import letterbox
-from .errors import DiagnosticsError
+from .errors import DiagnosticsError, NotApplicable
 from .files import write_atomic
 from .invariants import shape_violations
 from .problem import Problem
+from .rules import DEFAULT_RULE
 from .validate import validate_targets
 
 FORMAT = "yolo-diagnostics snapshot 1"
@@ -42,11 +43,11 @@ class SnapshotCase:
     rows: tuple[str, ...]
 
 
-def snapshot_corpus() -> list[tuple[str, Problem, Tensor]]:
-    """The fixed, seeded corpus: the built-in edge-case corpus (its g = 0.5 problems) and the
-    boxes of the fixture photo (the sample dataset's ``grace_hopper.jpg``, 512 x 600 px)
-    letterboxed to two network inputs."""
-    cases = [(c.name, c.problem, c.targets) for c in corpus(seed=0) if c.problem.g == 0.5]
+def snapshot_corpus(rule: str = DEFAULT_RULE) -> list[tuple[str, Problem, Tensor]]:
+    """The fixed, seeded corpus under ``rule``: the built-in edge-case corpus and the boxes of
+    the fixture photo (the sample dataset's ``grace_hopper.jpg``, 512 x 600 px) letterboxed to
+    two network inputs."""
+    cases = [(c.name, c.problem, c.targets) for c in corpus(seed=0, rule=rule)]
     h0, w0 = 600, 512
     boxes = torch.tensor(  # person, tie: centre and size in raw pixels
         [
@@ -56,7 +57,7 @@ def snapshot_corpus() -> list[tuple[str, Problem, Tensor]]:
     )
     raw = np.zeros((h0, w0, 3), np.uint8)  # the geometry alone decides the targets
     for size in ((320, 640), (640, 640)):
-        problem = dataclasses.replace(PROBLEMS["yolov5-p5-640"], img_size=size)
+        problem = dataclasses.replace(problems(rule)["yolov5-p5-640"], img_size=size)
         cases.append(
             (f"fixture-photo-{size[0]}x{size[1]}", problem, letterbox(raw, size).targets(boxes))
         )
@@ -83,18 +84,23 @@ def rows_of(table: Assignment) -> tuple[str, ...]:
     return tuple(sorted(lines))
 
 
-def record(factory: Factory, device: torch.device | str = "cpu") -> list[SnapshotCase]:
-    """Run the assigner on every case of `snapshot_corpus`.
+def record(
+    factory: Factory, device: torch.device | str = "cpu", rule: str = DEFAULT_RULE
+) -> list[SnapshotCase]:
+    """Run the assigner on every case of `snapshot_corpus` that it does not declare
+    `NotApplicable` (those are left out).
 
     Raises `DiagnosticsError` naming the case when the assigner raises or returns something
     other than build_targets' ``(tcls, tbox, indices, anch)``: a snapshot holds only rows.
     """
     device = torch.device(device)
     out = []
-    for name, problem, targets in snapshot_corpus():
+    for name, problem, targets in snapshot_corpus(rule):
         targets = targets.to(device)
         try:
             output = factory(problem, device)(problem.feature_maps(device), targets)
+        except NotApplicable:
+            continue
         except Exception as error:  # the assigner may fail in any way: one line naming the case
             detail = " ".join(f"{type(error).__name__}: {error}".split())
             raise DiagnosticsError(f"case {name!r}: the assigner raised {detail}") from error

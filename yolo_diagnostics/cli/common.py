@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..assigners import DEFAULT_ASSIGNER
+from ..rules import DEFAULT_RULE, RULES
 
 
 def assigner_and_device(parser: argparse.ArgumentParser) -> None:
@@ -15,6 +16,16 @@ def assigner_and_device(parser: argparse.ArgumentParser) -> None:
         help=f"assigner factory (default: {DEFAULT_ASSIGNER})",
     )
     device(parser)
+
+
+def rule(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rule",
+        choices=tuple(RULES),
+        default=DEFAULT_RULE,
+        help="the neighbour rule the assigner implements; problems are drawn under it "
+        f"(default {DEFAULT_RULE})",
+    )
 
 
 def device(parser: argparse.ArgumentParser) -> None:

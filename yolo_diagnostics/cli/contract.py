@@ -13,7 +13,7 @@ from ..devices import resolve_devices
 from ..errors import DiagnosticsError
 from ..files import write_atomic
 from . import bench
-from .common import assigner_and_device
+from .common import assigner_and_device, rule
 
 MAX_REPLAY_SIDE = 4096
 """The largest input side ``show`` replays a case at: its overlay is drawn at full size
@@ -26,10 +26,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "check",
         help="run an assigner over the built-in edge-case corpus and check every invariant",
         description="Run an assigner over the built-in corpus (edge cases, seeded random "
-        "boxes, empty batches on P5, P6, YOLOv7 and a tiny grid), check every single-call "
-        "invariant and diff the output with the reference. Exit 1 on a failing finding.",
+        "boxes, empty batches on P5, P6, YOLOv7's anchors and a tiny grid, all under --rule), "
+        "check every single-call invariant and diff the output with the reference. Exit 1 on "
+        "a failing finding, or when the assigner declares no case applicable.",
     )
     assigner_and_device(run)
+    rule(run)
     run.add_argument(
         "--reference-semantics",
         choices=("yolov5", "strict", "none"),
@@ -57,6 +59,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "then fails on any changed row.",
     )
     assigner_and_device(snap)
+    rule(snap)
     snap.add_argument("--out", type=Path, required=True, help="the snapshot file to write")
     snap.set_defaults(run=_snapshot)
 
@@ -76,12 +79,16 @@ def _check(args: argparse.Namespace) -> int:
     factory = load_factory(args.assigner)
     reference = None if args.reference_semantics == "none" else args.reference_semantics
     print(
-        f"yolo-diagnostics check: assigner={args.assigner} device={device} "
+        f"yolo-diagnostics check: assigner={args.assigner} rule={args.rule} device={device} "
         f"torch={torch.__version__} reference={args.reference_semantics} "
         f"strict={args.strict} seed={args.seed}"
     )
     results = run_corpus(
-        factory, corpus(args.seed), torch.device(device), reference=reference, strict=args.strict
+        factory,
+        corpus(args.seed, args.rule),
+        torch.device(device),
+        reference=reference,
+        strict=args.strict,
     )
 
     width = max(len(r.case) for r in results)
@@ -89,6 +96,9 @@ def _check(args: argparse.Namespace) -> int:
     totals: Counter[tuple[str, str]] = Counter()
     for r in results:
         sev = Counter(v.severity for v in r.violations)
+        if r.not_applicable is not None:
+            print(f"{r.case:<{width}}  {r.targets:7d}    n/a  not applicable: {r.not_applicable}")
+            continue
         status = f"  CRASH {r.crash}" if r.crash else ""
         print(
             f"{r.case:<{width}}  {r.targets:7d}  {r.rows:5d}  {sev['error']:5d}  "
@@ -102,6 +112,7 @@ def _check(args: argparse.Namespace) -> int:
     for (check_id, severity), n in sorted(totals.items()):
         print(f"  {check_id:<17} {severity:<5} {n:3d} case-level finding(s)")
     failed = [r.case for r in results if r.failed]
+    applicable = [r for r in results if r.not_applicable is None]
 
     write_atomic(
         args.json,
@@ -110,6 +121,7 @@ def _check(args: argparse.Namespace) -> int:
                 "assigner": args.assigner,
                 "device": device,
                 "torch": torch.__version__,
+                "rule": args.rule,
                 "reference": args.reference_semantics,
                 "strict": args.strict,
                 "seed": args.seed,
@@ -118,23 +130,40 @@ def _check(args: argparse.Namespace) -> int:
             indent=1,
         ),
     )
-    verdict = f"FAIL ({len(failed)} of {len(results)} cases)" if failed else "PASS"
+    skipped = len(results) - len(applicable)
+    if failed:
+        verdict = f"FAIL ({len(failed)} of {len(applicable)} applicable cases)"
+    elif not applicable:
+        verdict = f"FAIL (the assigner declared none of the {len(results)} cases applicable)"
+    else:
+        verdict = "PASS"
+    if skipped:
+        verdict += f"; {skipped} case(s) not applicable to the assigner"
     print(f"result: {verdict}; findings written to {args.json}")
-    return 1 if failed else 0
+    return 1 if failed or not applicable else 0
 
 
 def _snapshot(args: argparse.Namespace) -> int:
-    from ..snapshot import record, write
+    from ..snapshot import record, snapshot_corpus, write
 
     (device,) = resolve_devices([args.device])
     factory = load_factory(args.assigner)
     try:
-        cases = record(factory, device)
+        cases = record(factory, device, args.rule)
     except DiagnosticsError as error:  # it raised, or returned no build_targets output
         raise DiagnosticsError(f"assigner {args.assigner!r}: {error}") from None
+    if not cases:
+        raise DiagnosticsError(
+            f"assigner {args.assigner!r}: declared no case of rule {args.rule!r} applicable"
+        )
     write(args.out, args.assigner, cases)
     rows = sum(len(c.rows) for c in cases)
-    print(f"snapshot of {args.assigner} on {device}: {len(cases)} cases, {rows} rows -> {args.out}")
+    left_out = len(snapshot_corpus(args.rule)) - len(cases)
+    note = f" ({left_out} not applicable to it, left out)" if left_out else ""
+    print(
+        f"snapshot of {args.assigner} on {device}, rule {args.rule}: {len(cases)} cases{note}, "
+        f"{rows} rows -> {args.out}"
+    )
     return 0
 
 

@@ -20,9 +20,11 @@ from torch import Tensor
 
 from ..assigners import Factory
 from ..assignment import Assignment, Diff, YoloV5Output, diff
+from ..errors import NotApplicable
 from ..invariants import Violation, check, shape_violations
 from ..problem import Problem
 from ..reference import Semantics, assign
+from ..rules import DEFAULT_RULE
 from ..scale import large_cases
 from ..strategies import problems, targets
 from .cases import Case, case_to_data
@@ -37,6 +39,8 @@ class ContractOptions:
     devices: tuple[str, ...] = ("cpu",)
     strict: bool = False
     reference: Semantics | None = "yolov5"
+    rule: str = DEFAULT_RULE
+    """The neighbour rule the assigner implements: every problem is drawn under it."""
 
 
 class ContractFailure(AssertionError):
@@ -65,7 +69,7 @@ class Property:
     id: str
     check: str
     meaning: str
-    draw: Callable[[], st.SearchStrategy[Case]]
+    draw: Callable[[ContractOptions], st.SearchStrategy[Case]]
     run: Callable[[ContractOptions, str, Case], list[Violation]]
     skip: Callable[[ContractOptions, str], str | None] = lambda options, device: None
     examples: Callable[[int], int] = lambda max_examples: max_examples
@@ -75,10 +79,13 @@ class Property:
 
 
 def call(options: ContractOptions, device: str, problem: Problem, t: Tensor) -> YoloV5Output:
-    """The assigner's output on ``device``; a crash fails the contract."""
+    """The assigner's output on ``device``; a crash fails the contract. `NotApplicable`, the
+    assigner's declaration that it does not implement the problem, passes through."""
     dev = torch.device(device)
     try:
         return options.factory(problem, dev)(problem.feature_maps(dev), t.to(dev))
+    except NotApplicable:
+        raise
     except Exception as error:  # the assigner under test may fail in any way
         raise ContractFailure(
             "crash", f"the assigner raised {type(error).__name__}: {error}"
@@ -113,46 +120,48 @@ def _same(
 
 
 # --------------------------------------------------------------------------- cases
-def _plain() -> st.SearchStrategy[Case]:
-    return problems().flatmap(lambda p: targets(p).map(lambda t: {"problem": p, "targets": t}))
+def _plain(options: ContractOptions) -> st.SearchStrategy[Case]:
+    return problems(rule=options.rule).flatmap(
+        lambda p: targets(p).map(lambda t: {"problem": p, "targets": t})
+    )
 
 
-def _exact() -> st.SearchStrategy[Case]:
-    return problems(exact=True).flatmap(
+def _exact(options: ContractOptions) -> st.SearchStrategy[Case]:
+    return problems(exact=True, rule=options.rule).flatmap(
         lambda p: targets(p, exact=True).map(lambda t: {"problem": p, "targets": t})
     )
 
 
-def _large() -> st.SearchStrategy[Case]:
-    return large_cases().map(lambda case: {"problem": case[0], "targets": case[1]})
+def _large(options: ContractOptions) -> st.SearchStrategy[Case]:
+    return large_cases(rule=options.rule).map(lambda case: {"problem": case[0], "targets": case[1]})
 
 
 @st.composite
-def _permuted(draw: st.DrawFn) -> Case:
-    case = draw(_plain())
+def _permuted(draw: st.DrawFn, options: ContractOptions) -> Case:
+    case = draw(_plain(options))
     case["permutation"] = draw(st.permutations(range(len(case["targets"]))))
     return case
 
 
 @st.composite
-def _split_batch(draw: st.DrawFn) -> Case:
+def _split_batch(draw: st.DrawFn, options: ContractOptions) -> Case:
     """Targets of some images, and other images' targets added to them."""
-    case = draw(_plain())
+    case = draw(_plain(options))
     problem: Problem = case["problem"]
     case["kept_images"] = sorted(draw(st.sets(st.integers(0, problem.batch_size - 1), min_size=1)))
     return case
 
 
 @st.composite
-def _shifted(draw: st.DrawFn) -> Case:
-    case = draw(_exact())
+def _shifted(draw: st.DrawFn, options: ContractOptions) -> Case:
+    case = draw(_exact(options))
     case["shift"] = draw(st.sampled_from([(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1)]))
     return case
 
 
 @st.composite
-def _flipped(draw: st.DrawFn) -> Case:
-    case = draw(_exact())
+def _flipped(draw: st.DrawFn, options: ContractOptions) -> Case:
+    case = draw(_exact(options))
     case["axes"] = draw(st.sampled_from([(True, False), (False, True), (True, True)]))
     return case
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import NotApplicable
 from .cases import Case
 from .properties import ContractFailure, ContractOptions, Property
 
@@ -31,6 +32,8 @@ def reduce_rows(
         trial = {**case, "targets": targets[keep]}
         try:
             prop.run(options, device, trial)
+        except NotApplicable:  # the assigner would not take these rows: not a smaller failure
+            return None
         except ContractFailure as found:
             if _signature(found) == same:
                 found.drawn = trial

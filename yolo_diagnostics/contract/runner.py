@@ -7,14 +7,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from hypothesis import event, given, settings, target
+from hypothesis import HealthCheck, event, given, reject, settings, target
+from hypothesis.errors import Unsatisfiable
 from hypothesis.statistics import collector, describe_statistics
 
 from ..assigners import Factory, load_factory
 from ..devices import resolve_devices
+from ..errors import DiagnosticsError, NotApplicable
 from ..invariants import Violation
 from ..profiles import default_profile, register_profiles
 from ..reference import Semantics
+from ..rules import DEFAULT_RULE, RULES
 from ..strategies import edge_kinds
 from .cases import Case, case_from_data, case_to_data
 from .properties import PROPERTIES, ContractFailure, ContractOptions, Property
@@ -23,6 +26,11 @@ from .reduce import reduce_rows
 
 class QuirkWarning(UserWarning):
     """A quirk-severity finding: behaviour YOLOv5 itself has; fails only under --strict."""
+
+
+class NotApplicableWarning(UserWarning):
+    """Some examples of a property were declared `NotApplicable` by the assigner: they were
+    drawn again, and the property judged on the applicable ones."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,8 @@ class Outcome:
     reason: str | None = None
     quirks: tuple[Violation, ...] = ()
     failure: Failure | None = None
+    not_applicable: int = 0
+    """Examples the assigner declared `NotApplicable` (not counted in ``examples``)."""
 
 
 @dataclass(frozen=True)
@@ -87,9 +97,16 @@ def run_property(
     if reason is not None:
         return Outcome(prop.id, device, "skipped", 0, reason=reason)
     calls, first_failure, quirks = [0], [0], {}
+    declined: list[tuple[str, Case]] = []  # (the assigner's reason, the case), per example
 
-    @settings(profile, max_examples=prop.examples(profile.max_examples), report_multiple_bugs=False)
-    @given(case=prop.draw())
+    @settings(
+        profile,
+        max_examples=prop.examples(profile.max_examples),
+        report_multiple_bugs=False,
+        # examples an assigner declares not applicable are drawn again, as a filter would
+        suppress_health_check=[*profile.suppress_health_check, HealthCheck.filter_too_much],
+    )
+    @given(case=prop.draw(options))
     def run(case: Case) -> None:
         calls[0] += 1
         kinds = edge_kinds(case["problem"], case["targets"])
@@ -98,6 +115,9 @@ def run_property(
         target(float(len(kinds)), label="edge kinds in one case")
         try:
             found = prop.run(options, device, case)
+        except NotApplicable as declared:
+            declined.append((str(declared), case))
+            reject()
         except ContractFailure as failure:
             first_failure[0] = first_failure[0] or calls[0]
             # the case travels with its failure: Hypothesis raises the minimal example's
@@ -110,6 +130,8 @@ def run_property(
     if raise_failure:
         try:
             _with_statistics(run, statistics)
+        except Unsatisfiable:
+            raise _nothing_applicable(prop, device, declined) from None
         except ContractFailure as error:
             reduced = _reduced(prop, options, device, error)
             reduced.case = case_to_data(prop.id, device, reduced.drawn)
@@ -127,9 +149,27 @@ def run_property(
                 ),
                 stacklevel=2,
             )
-        return Outcome(prop.id, device, "passed", calls[0], quirks=tuple(quirks.values()))
+        if declined:
+            warnings.warn(
+                NotApplicableWarning(
+                    f"{prop.id}: {len(declined)} example(s) not applicable to the assigner, "
+                    f"drawn again; first: {declined[0][0]}"
+                ),
+                stacklevel=2,
+            )
+        return _passed(prop, device, calls[0], quirks, declined)
     try:
         run()
+    except Unsatisfiable:
+        failure = _nothing_applicable(prop, device, declined)
+        return Outcome(
+            prop.id,
+            device,
+            "failed",
+            0,
+            failure=Failure(prop.id, failure.check, failure.message, failure.case or {}, 0, None),
+            not_applicable=len(declined),
+        )
     except ContractFailure as shrunk:
         error = _reduced(prop, options, device, shrunk)
         notes = getattr(error, "__notes__", [])
@@ -143,7 +183,35 @@ def run_property(
             blob,
         )
         return Outcome(prop.id, device, "failed", calls[0], failure=failure)
-    return Outcome(prop.id, device, "passed", calls[0], quirks=tuple(quirks.values()))
+    return _passed(prop, device, calls[0], quirks, declined)
+
+
+def _passed(
+    prop: Property, device: str, calls: int, quirks: dict, declined: list[tuple[str, Case]]
+) -> Outcome:
+    return Outcome(
+        prop.id,
+        device,
+        "passed",
+        calls - len(declined),
+        quirks=tuple(quirks.values()),
+        not_applicable=len(declined),
+    )
+
+
+def _nothing_applicable(
+    prop: Property, device: str, declined: list[tuple[str, Case]]
+) -> ContractFailure:
+    """The failure of a property none of whose examples the assigner would take."""
+    reason = declined[0][0] if declined else "no example could be drawn"
+    failure = ContractFailure(
+        "not-applicable",
+        f"the assigner declared all {len(declined)} example(s) not applicable; first: {reason}",
+    )
+    if declined:
+        failure.drawn = declined[0][1]
+        failure.case = case_to_data(prop.id, device, declined[0][1])
+    return failure
 
 
 def _reduced(
@@ -182,15 +250,19 @@ def check_assigner(
     properties: Sequence[str] | None = None,
     fail_fast: bool = False,
     profile: str | None = None,
+    rule: str = DEFAULT_RULE,
 ) -> ContractResult:
     """Run the contract on an assigner factory (or ``"module:factory"``) outside pytest.
 
     Runs every property (or those named) on ``device`` (the ``device`` property compares it
     with the CPU), with the named Hypothesis ``profile`` (default: ``ci`` when CI is set,
-    else ``dev``), ``max_examples`` overriding its example count. Quirks fail only with
-    ``strict``.
-    ``fail_fast`` stops at the first failing property.
+    else ``dev``), ``max_examples`` overriding its example count, every problem drawn under
+    the neighbour ``rule``. Quirks fail only with ``strict``. Examples the assigner declares
+    `NotApplicable` are drawn again; a property none of whose examples it takes fails with
+    the check ``not-applicable``. ``fail_fast`` stops at the first failing property.
     """
+    if rule not in RULES:
+        raise DiagnosticsError(f"rule: expected one of {', '.join(RULES)}, got {rule!r}")
     register_profiles()
     name = factory if isinstance(factory, str) else f"{factory.__module__}:{factory.__name__}"
     options = ContractOptions(
@@ -199,6 +271,7 @@ def check_assigner(
         devices=resolve_devices(["cpu", device]),
         strict=strict,
         reference=reference,
+        rule=rule,
     )
     chosen = settings.get_profile(profile or default_profile())
     if max_examples is not None:
@@ -228,5 +301,6 @@ def replay(
         devices=resolve_devices(["cpu", device]),
         strict=strict,
         reference=reference,
+        rule=case["problem"].rule,
     )
     return PROPERTIES[property_id].run(options, device, case)
