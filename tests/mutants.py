@@ -4,8 +4,9 @@
 original (anchor-major ``targets.repeat(na, 1, 1)`` with the anchor index appended, a gain
 vector of 7, the ratio filter, the ``j, k, l, m`` neighbour masks, ``t.repeat((5, 1, 1))[j]``,
 ``.long()`` truncation, in-place ``clamp_`` on views of ``gij``). It reads only the problem
-(anchors in grid units, ``anchor_t``, ``g``) and ``p[i].shape``, and shares no code with
-`yolo_diagnostics.reference`.
+(anchors in grid units, ``anchor_t``, ``g`` and its rule: YOLOR's far-side test for
+``yolov5-v4``; g = 0 leaves the centre rule no neighbour) and ``p[i].shape``, and shares no
+code with `yolo_diagnostics.reference`.
 
 `MUTANTS` maps a bug name to an assigner factory ``(problem, device) -> build_targets``. Every
 mutant is `clean` with one small deviation, selected by a ``bug == "..."`` branch inside
@@ -144,7 +145,43 @@ BUGS: dict[str, str] = {
         "loss's memory fixed): rows past it are dropped. Invisible until a level gets more "
         "rows than that, which ~4 000 targets give."
     ),
+    # the other published rules (`RULES`); each is run under its own rule
+    "v4-far-side-ge": (
+        "yolov5-v4 (YOLOR): the x + 1 test gxy % 1 >= 1 - g instead of > 1 - g: a centre at "
+        "frac exactly 0.5 gets both x-neighbours."
+    ),
+    "v4-far-border-n": (
+        "yolov5-v4: the far-side border test gxy < n instead of gxy < n - 1: a centre in the "
+        "last cell takes an x + 1 cell outside the grid, clamped back onto the centre cell."
+    ),
+    "v4-with-v5-test": (
+        "yolov5-v4 code given YOLOv5 v5.0's inverse test for the far side (a fork 'updated' "
+        "half-way): duplicate rows at every integer grid coordinate, which YOLOR never writes."
+    ),
+    "five-positive-half-offsets": (
+        "five-positive (YOLOv7 find_5_positive) with the neighbour offsets still scaled by "
+        "0.5: off * 0.5 instead of off * g, so for frac >= .5 the x - 1 cell is the centre "
+        "cell again and the real x - 1 cell is never used."
+    ),
+    "five-positive-g-half": (
+        "five-positive with g = 0.5 (find_3_positive called where find_5_positive belongs): "
+        "3 positives per target instead of 5."
+    ),
+    "centre-with-neighbours": (
+        "centre rule (PyTorch-YOLOv3) with YOLOv5's g = 0.5 neighbours bolted on: extra cells "
+        "the centre rule's head cannot reach (its xy decode is sigmoid, in (0, 1))."
+    ),
 }
+
+RULE_OF_BUG: dict[str, str] = {
+    "v4-far-side-ge": "yolov5-v4",
+    "v4-far-border-n": "yolov5-v4",
+    "v4-with-v5-test": "yolov5-v4",
+    "five-positive-half-offsets": "five-positive",
+    "five-positive-g-half": "five-positive",
+    "centre-with-neighbours": "centre",
+}
+"""The rule a bug belongs to (the contract runs it under that rule); yolov5 if not listed."""
 
 _CHUNK, _MAX_LABELS, _LEVEL_BUFFER = 4096, 300, 16384
 
@@ -176,7 +213,11 @@ def _build_targets(
     g = problem.g  # bias
     if bug == "g-one":
         g = 1.0
+    if bug in ("five-positive-g-half", "centre-with-neighbours"):
+        g = 0.5
     off = torch.tensor(_OFF, device=device).float() * g  # offsets
+    if bug == "five-positive-half-offsets":
+        off = torch.tensor(_OFF, device=device).float() * 0.5
     if bug == "offsets-flipped":
         off = -off
 
@@ -211,7 +252,13 @@ def _build_targets(
             if bug == "inverse-square-gain":
                 gxi = gain[[2, 2]] - gxy
             j, k = ((gxy % 1 < g) & (gxy > 1)).T
-            l, m = ((gxi % 1 < g) & (gxi > 1)).T
+            l, m = ((gxi % 1 < g) & (gxi > 1)).T  # g = 0 (centre rule): no neighbour
+            if problem.rule == "yolov5-v4" and bug != "v4-with-v5-test":  # YOLOR's far side
+                l, m = ((gxy % 1 > 1 - g) & (gxy < gain[[2, 3]] - 1)).T
+            if bug == "v4-far-side-ge":
+                l, m = ((gxy % 1 >= 1 - g) & (gxy < gain[[2, 3]] - 1)).T
+            if bug == "v4-far-border-n":
+                l, m = ((gxy % 1 > 1 - g) & (gxy < gain[[2, 3]])).T
             if bug == "frac-le":
                 j, k = ((gxy % 1 <= g) & (gxy > 1)).T
                 l, m = ((gxi % 1 <= g) & (gxi > 1)).T

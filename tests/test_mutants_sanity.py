@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from mutants import BUGS, MUTANTS, clean
+from mutants import BUGS, MUTANTS, RULE_OF_BUG, clean
 
 from yolo_diagnostics import Assignment, Problem, diff
 from yolo_diagnostics.corpus import edge_targets, random_targets
@@ -25,6 +25,12 @@ PROBLEMS: dict[str, Problem] = {
     "p5-320x608": Problem.preset("yolov5-p5", img_size=(320, 608), batch_size=2),
     "p6-384x640": Problem.preset("yolov5-p6", img_size=(384, 640), batch_size=2),  # 4 levels
     "v7-320x608-g1": Problem.preset("yolov7", img_size=(320, 608), batch_size=2, g=1.0),
+    # the other rules' problems, for their own mutants
+    "yolor-320x608-v4": Problem.preset(
+        "yolov5-p5", img_size=(320, 608), batch_size=2, rule="yolov5-v4"
+    ),
+    "yolor-p6-v4": Problem.preset("yolov5-p6", img_size=(384, 640), rule="yolov5-v4"),
+    "v3-416-centre": Problem.preset("yolov3", img_size=(416, 416), batch_size=2, rule="centre"),
 }
 KINDS = ("edges", "random", "empty")
 
@@ -48,12 +54,19 @@ def cases(problems: tuple[str, ...] = tuple(PROBLEMS), kinds: tuple[str, ...] = 
     return frozenset(f"{p}/{k}" for p in problems for k in kinds)
 
 
-NON_EMPTY = cases(kinds=("edges", "random"))
+# the fixed inputs each mutant is run on: those of the rules it can be written for
+YOLOV5_AND_G1 = ("p5-640", "p5-320x608", "p6-384x640", "v7-320x608-g1")
+V4 = ("yolor-320x608-v4", "yolor-p6-v4")
+DOMAIN = {"yolov5": cases(YOLOV5_AND_G1), "yolov5-v4": cases(V4)}
+DOMAIN["five-positive"] = cases(("v7-320x608-g1",))
+DOMAIN["centre"] = cases(("v3-416-centre",))
+
+NON_EMPTY = cases(YOLOV5_AND_G1, ("edges", "random"))
 NON_SQUARE = cases(("p5-320x608", "p6-384x640", "v7-320x608-g1"), ("edges", "random"))
 G_HALF = cases(("p5-640", "p5-320x608", "p6-384x640"), ("edges", "random"))
 P6 = cases(("p6-384x640",), ("edges", "random"))
-EDGES = cases(kinds=("edges",))
-EMPTY = cases(kinds=("empty",))
+EDGES = cases(YOLOV5_AND_G1, ("edges",))
+EMPTY = cases(YOLOV5_AND_G1, ("empty",))
 
 # mutant -> (how it shows, the fixed inputs that show it); it equals clean on all others.
 EXPECTED: dict[str, tuple[str, frozenset[str]]] = {
@@ -84,6 +97,15 @@ EXPECTED: dict[str, tuple[str, frozenset[str]]] = {
     "class-uint8": ("differs", frozenset()),
     "cell-index-int16": ("differs", cases(("p5-640",), ("edges", "random"))),  # 4 x 3 x 6400
     "level-buffer-cap": ("differs", frozenset()),
+    # under their own rules (`RULE_OF_BUG`)
+    "v4-far-side-ge": ("differs", cases(V4, ("edges", "random"))),  # frac .5 rows
+    # frac > .5 in the last cell: P6's edge boxes there (48 px) pass no anchor of its
+    # coarse levels, where such fractions are
+    "v4-far-border-n": ("differs", cases(V4, ("random",)) | cases(V4[:1], ("edges",))),
+    "v4-with-v5-test": ("differs", cases(V4, ("edges", "random"))),  # integer gx
+    "five-positive-half-offsets": ("differs", cases(("v7-320x608-g1",), ("edges", "random"))),
+    "five-positive-g-half": ("differs", cases(("v7-320x608-g1",), ("edges", "random"))),
+    "centre-with-neighbours": ("differs", cases(("v3-416-centre",), ("edges", "random"))),
 }
 SCALE_ONLY = ("chunk-drop-last", "per-image-cap", "class-uint8", "level-buffer-cap")
 
@@ -147,7 +169,8 @@ def test_clean_equals_reference(case: str, device: str) -> None:
 @pytest.mark.parametrize("mutant", MUTANTS)
 def test_mutant_is_exposed_exactly_where_expected(mutant: str, device: str) -> None:
     how, where = expected(mutant, device)
-    seen = {case: outcome(mutant, case, device) for case in CASES}
+    domain = DOMAIN[RULE_OF_BUG.get(mutant, "yolov5")]
+    seen = {case: outcome(mutant, case, device) for case in CASES if case in domain}
     exposed = {case for case, result in seen.items() if result is not None}
     assert exposed == where, f"{mutant}: exposed by {sorted(exposed)}, expected {sorted(where)}"
     assert all(seen[case] == how for case in where), f"{mutant}: {seen}"

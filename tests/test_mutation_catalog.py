@@ -6,10 +6,11 @@ printed at the end of the run.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
-from mutants import BUGS, MUTANTS, clean
+from mutants import BUGS, MUTANTS, RULE_OF_BUG, clean
 
 from yolo_diagnostics import check_assigner
 from yolo_diagnostics.reference import make_assigner
@@ -44,6 +45,13 @@ KILLERS: dict[str, set[str]] = {
     "class-uint8": {"reference", "scale"},
     "cell-index-int16": {"bounds", "geometry", "scale"},
     "level-buffer-cap": {"scale"},
+    # under their own rules
+    "v4-far-side-ge": {"neighbours"},
+    "v4-far-border-n": {"duplicates"},
+    "v4-with-v5-test": {"duplicates"},
+    "five-positive-half-offsets": {"neighbours", "duplicates"},
+    "five-positive-g-half": {"neighbours", "duplicates"},
+    "centre-with-neighbours": {"neighbours", "offset-range", "duplicates"},
 }
 
 # The most target rows the shrunk example of a scale-only bug may keep: the fewest that
@@ -70,7 +78,8 @@ def test_catalog_is_complete() -> None:
 @pytest.mark.parametrize("name", list(MUTANTS))
 def test_mutant_is_killed(name: str) -> None:
     start = time.perf_counter()
-    result = check_assigner(MUTANTS[name], fail_fast=True, profile="ci")
+    rule = RULE_OF_BUG.get(name, "yolov5")
+    result = check_assigner(MUTANTS[name], fail_fast=True, profile="ci", rule=rule)
     seconds = time.perf_counter() - start
     assert not result.passed, f"{name} survived the contract"
     (failure,) = result.failures
@@ -81,8 +90,24 @@ def test_mutant_is_killed(name: str) -> None:
     assert rows <= MOST_ROWS.get(name, 12), f"{name}: the minimal case kept {rows} rows"
 
 
+@pytest.mark.parametrize("rule", ["yolov5", "yolov5-v4", "five-positive", "centre"])
 @pytest.mark.parametrize("factory", [make_assigner, clean], ids=["reference", "independent"])
-def test_clean_code_passes(factory) -> None:
-    result = check_assigner(factory, profile="ci")
+def test_clean_code_passes(factory, rule: str) -> None:
+    result = check_assigner(factory, profile="ci", rule=rule)
     assert result.passed, [f.message for f in result.failures]
     assert {o.status for o in result.outcomes} == {"passed", "skipped"}
+    assert sum(o.not_applicable for o in result.outcomes) == 0
+
+
+@pytest.mark.parametrize("rule", ["yolov5-v4", "five-positive", "centre"])
+def test_a_yolov5_rule_implementation_fails_under_another_rule(rule: str) -> None:
+    """The clean YOLOv5 statement with g = 0.5 and v5.0's test hard-coded: right for yolov5,
+    wrong for each other rule."""
+
+    def fixed_rule(problem, device):
+        return clean(dataclasses.replace(problem, rule="yolov5", g=None), device)
+
+    assert check_assigner(fixed_rule, profile="ci", properties=["invariants"]).passed
+    result = check_assigner(fixed_rule, profile="ci", rule=rule, fail_fast=True)
+    (failure,) = result.failures
+    assert failure.check in {"neighbours", "duplicates", "reference", "offset-range"}
