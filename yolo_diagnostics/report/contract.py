@@ -7,13 +7,17 @@ templates with autoescaping, never from string concatenation.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import numpy as np
+import torch
 from torch import Tensor
 
 from ..assignment import Assignment, Diff, diff
@@ -35,11 +39,22 @@ _TEMPLATES = jinja2.Environment(
 
 @dataclass(frozen=True)
 class Overlay:
-    """The failing case judged again: the PNG and what was drawn on it."""
+    """The failing case judged again: the PNG and what was drawn on it, and a close-up of
+    the offending cells (``None`` when there are none, or the whole input is no larger)."""
 
     png: bytes
     violations: tuple[Violation, ...]
     diff: Diff | None
+    closeup: Closeup | None = None
+
+
+@dataclass(frozen=True)
+class Closeup:
+    """A readable close-up: the PNG, and which region of which image it enlarges."""
+
+    png: bytes
+    image: int
+    region: tuple[int, int, int, int]  # x0, y0, x1, y1 in network pixels
 
 
 def overlay(
@@ -75,7 +90,39 @@ def overlay(
     png = render_assignment(
         problem, targets, table, violations=violations, diff=found, image_index=image
     )
-    return Overlay(png, violations, found)
+    return Overlay(
+        png, violations, found, _closeup(problem, targets, table, violations, found, image)
+    )
+
+
+def _closeup(
+    problem: Problem,
+    targets: Tensor,
+    table: Assignment,
+    violations: tuple[Violation, ...],
+    found: Diff | None,
+    image: int,
+) -> Closeup | None:
+    """The offending cells of ``image`` (failing rows, then missing and extra ones) drawn
+    large: around all of them when they lie close together, else around the first."""
+    from ..render.closeup import cell_boxes, closeup_region, render_closeup
+
+    failing = sorted({r for v in violations for r in v.rows if 0 <= r < len(table)})
+    parts = [table.select(torch.tensor(failing, dtype=torch.long))]
+    if found is not None:
+        parts += [found.missing, found.extra]
+    boxes = np.concatenate(
+        [cell_boxes(problem, part.select(part.image == image)) for part in parts]
+    )
+    if not len(boxes):
+        return None
+    region = closeup_region(problem, boxes) or closeup_region(problem, boxes[:1])
+    if region is None:
+        return None
+    png = render_closeup(
+        problem, targets, table, region, violations=violations, diff=found, image_index=image
+    )
+    return Closeup(png, image, region)
 
 
 def _first_image(targets: Tensor) -> int:
@@ -103,7 +150,10 @@ def failure_html(
     found: Overlay,
     reproduce: str | None,
 ) -> str:
-    """The diff table (expected vs actual rows) with the failing check, as escaped HTML."""
+    """The failing check, a close-up of the offending cells shown at its own size (legible
+    in the row, no click), the full overlay one click away (a ``<details>`` element), and the
+    diff table (expected vs actual rows), as escaped HTML. Images are inline PNG data URIs, so
+    the row needs no asset file and no script."""
     d = found.diff
     tables = []
     if d is not None:
@@ -112,7 +162,12 @@ def failure_html(
             ("in the output, not expected", d.extra.records()),
         ]
     case = failure.case or {}
+    closeup = found.closeup
     return _TEMPLATES.get_template("failure.html.j2").render(
+        overlay=_picture(found.png),
+        closeup=None if closeup is None else _picture(closeup.png),
+        closeup_image=None if closeup is None else closeup.image,
+        closeup_region=None if closeup is None else closeup.region,
         property=case.get("property", "?"),
         check=failure.check,
         message=failure.message,
@@ -125,6 +180,17 @@ def failure_html(
         violations=[str(v) for v in found.violations if v.fails],
         limit=50,
     )
+
+
+def _picture(png: bytes) -> dict[str, Any]:
+    """An image for the template: its data URI and its size in pixels (from the PNG header:
+    the signature, then the IHDR chunk's width and height)."""
+    width, height = struct.unpack(">II", png[16:24])
+    return {
+        "src": "data:image/png;base64," + base64.b64encode(png).decode(),
+        "w": width,
+        "h": height,
+    }
 
 
 def case_file(
