@@ -201,3 +201,34 @@ def test_zero_scores_give_zero_metric_positives_only_under_ultralytics() -> None
     assert bool(ours.positives.topk_tie.all())  # chosen among zeros: every one a tie
     strict = run_reference(problem, batch, "strict")
     assert not strict.fg_mask.any() and bool((strict.target_labels == problem.num_classes).all())
+
+
+def test_training_scale_batch_is_bit_exact() -> None:
+    """Batch 16 at 640 x 640 (8400 anchor points), 80 classes, up to 50 GTs per image."""
+    adapter = ultralytics_adapter()
+    problem = TalProblem.preset("ultralytics", batch_size=16)
+    batch = make_batch(problem, seed=50, kind="near-gt", n=50, padding="trailing")
+    expected = adapter.make_assigner(problem, "cpu")(*batch)
+    actual = make_assigner(problem, "cpu")(*batch)
+    for field, e, a in zip(NAMES, expected, actual):
+        assert same_bits(e, a), field
+    assert int(actual[3].sum()) > 1000
+
+
+@pytest.mark.parametrize("kind", ["random", "identical", "small", "large"])
+def test_on_the_device_both_agree_with_the_cpu_reference(device: str, kind: str) -> None:
+    """On CUDA, torch.topk orders equal metrics its own way and atan/pow differ by ulps:
+    compare accepts those tie-breaks and score differences, nothing else. (On the CPU the
+    same calls are bit-exact.)"""
+    from yolo_diagnostics.tal import compare
+
+    adapter = ultralytics_adapter()
+    problem = PROBLEMS["p6"]
+    batch = make_batch(problem, seed=9, kind=kind, n=8, padding="interleaved")
+    reference = run_reference(problem, batch)
+    for factory in (make_assigner, adapter.make_assigner):
+        outputs = factory(problem, device)(*(t.to(device) for t in batch))
+        assert all(t.device == torch.device(device) for t in outputs)
+        exact = torch.device(device).type == "cpu"
+        diff = compare(reference, outputs, **({"score_rtol": 0, "score_atol": 0} if exact else {}))
+        assert diff.equal, diff.summary()

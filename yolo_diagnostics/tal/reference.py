@@ -274,12 +274,14 @@ def _resolve(
     all-zero column goes to row 0 -- ``Tensor.max(dim)`` returns the first maximum).
     """
     slot = pairs.image[claim] * na + pairs.anchor[claim]  # (image, anchor)
-    proposers = group_count(slot, b * na)
-    contested_slot = proposers > 1
-    pool = claim if strict else torch.arange(pairs.key.numel(), device=claim.device)
+    contested_slot = group_count(slot, b * na) > 1
+    if strict:  # the contenders: the proposers of contested anchors, or every candidate there
+        pool = claim[contested_slot[slot]]
+    else:
+        pool = contested_slot[pairs.image * na + pairs.anchor].nonzero().flatten()
     pool_slot = pairs.image[pool] * na + pairs.anchor[pool]
-    best = group_max(pairs.ciou[pool], pool_slot, b * na, 0.0)  # NaN propagates, as in max
     overlap = pairs.ciou[pool]
+    best = group_max(overlap, pool_slot, b * na, 0.0)  # NaN propagates, as in max
     at_best = (overlap == best[pool_slot]) | (overlap.isnan() & best[pool_slot].isnan())
     first = group_min(pairs.gt[pool][at_best], pool_slot[at_best], b * na, n)
     if not strict:  # an all-zero column: row 0, the first maximum

@@ -94,7 +94,8 @@ def _check_dtypes(ts: dict[str, Tensor]) -> None:
 def _in_range(problem: TalProblem, ts: dict[str, Tensor]) -> bool:
     """Whether every rule holds, from extremes that must all be >= 0: one transfer.
 
-    ``amin``/``amax`` propagate NaN, and a NaN extreme fails ``>= 0``.
+    ``amin``/``amax`` propagate NaN and show an infinity, and a NaN extreme fails ``>= 0``,
+    so the finiteness needs no ``isfinite`` pass over ``[b, na, nc]`` scores.
     """
     scores, boxes, gt = ts["pd_scores"], ts["pd_bboxes"], ts["gt_bboxes"]
     anchors = problem.anchor_points(scores.device, torch.float64)
@@ -103,8 +104,8 @@ def _in_range(problem: TalProblem, ts: dict[str, Tensor]) -> bool:
         1 - scores.amax().double(),
         _sides(boxes).amin().double(),
         -(ts["anc_points"].double() != anchors).any().double(),
+        *_finite(boxes),
     ]
-    finite = [scores, boxes]
     if gt.shape[1]:  # no reductions over an empty GT table
         labels, mask = ts["gt_labels"].double(), ts["mask_gt"].double()
         valid = mask[..., :1] > 0
@@ -114,10 +115,15 @@ def _in_range(problem: TalProblem, ts: dict[str, Tensor]) -> bool:
             problem.num_classes - 1 - labels.amax(),
             -(labels - labels.floor()).abs().amax(),
             -((mask != 0) & (mask != 1)).any().double(),
+            *_finite(gt),
         ]
-        finite.append(gt)
-    extremes += [torch.isfinite(t).all().double() - 1 for t in finite]
     return all(v >= 0 for v in torch.stack(extremes).tolist())
+
+
+def _finite(t: Tensor) -> list[Tensor]:
+    """Two values >= 0 exactly when every element of ``t`` is finite."""
+    big = torch.finfo(torch.float64).max
+    return [big + t.amin().double(), big - t.amax().double()]
 
 
 def _sides(boxes: Tensor) -> Tensor:
