@@ -115,6 +115,9 @@ PROBLEMS = {
     "p5": TalProblem.preset("ultralytics", num_classes=4, batch_size=2, img_size=(96, 128)),
     "one2one": TalProblem.preset("one2one", num_classes=3, batch_size=2, img_size=(64, 96)),
     "8.3": TalProblem.preset("ultralytics-8.3", num_classes=3, batch_size=2, img_size=(64, 96)),
+    "pre25912": TalProblem.preset(
+        "ultralytics-pre25912", num_classes=3, batch_size=2, img_size=(64, 96)
+    ),
 }
 
 

@@ -5,7 +5,10 @@
   (ultralytics 8.4.190 semantics, bit-exact) and `make_strict_assigner`.
 - `validate_inputs` (``validate``): one `DiagnosticsError` naming the first bad value.
 - `compare` (``compare``): a candidate's output against the reference, ties accepted.
-- ``geometry`` (candidate test, CIoU), ``ties`` (tie structure), ``assignment`` (result).
+- ``geometry`` (candidate test, CIoU), ``ties`` (tie structure), ``assignment`` (result),
+  ``sparse`` (group reductions), ``corpus`` (seeded edge-biased batches), ``bench``
+  (``python -m yolo_diagnostics.tal.bench``: time and memory against ultralytics).
+- ``yolo_diagnostics.adapters.ultralytics:make_assigner``: the package's own assigner.
 
 An assigner factory is ``factory(problem, device) -> assign`` with ``assign(pd_scores,
 pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt) -> (target_labels, target_bboxes,
