@@ -1,7 +1,9 @@
-"""The adapters run the real yolov5 and yolort packages' build_targets.
+"""The adapters run the real yolov5 and yolort packages' build_targets; what every adapter
+shares (missing packages, offline imports) is tested here for all five packages, the other
+three packages' own findings in test_adapters_rules.py.
 
 Each package's tests skip when it is not installed (this project does not depend on them):
-``tox -e adapters`` installs both. The missing-package tests run everywhere.
+``tox -e adapters`` installs them. The missing-package tests run everywhere.
 
 Findings pinned here:
 - yolov5 7.0.14 equals the reference bit for bit on the corpus and passes the contract (its
@@ -35,12 +37,12 @@ from yolo_diagnostics.adapters._support import INSTALL
 from yolo_diagnostics.corpus import PROBLEMS, edge_targets, random_targets
 from yolo_diagnostics.reference import make_assigner as reference_assigner
 
-ADAPTERS = ("yolov5", "yolort")
+ADAPTERS = ("yolov5", "yolort", "yolov7", "yolor", "pytorchyolo")
 
-# Every corpus problem the packages implement (g = 0.5), and a non-square one with another
-# anchor_t: 3 levels, 4-level P6 at 384x640, and one level with two anchors.
+# Every corpus problem (the yolov5 rule, which both packages implement), and a non-square
+# one with another anchor_t: 3 levels, 4-level P6 at 384x640, and one level, two anchors.
 CASE_PROBLEMS = {
-    **{name: p for name, p in PROBLEMS.items() if p.g == 0.5},
+    **PROBLEMS,
     "yolov5-p5-256x416-t2.91": Problem.preset(
         "yolov5-p5", img_size=(256, 416), anchor_t=2.91, batch_size=3
     ),
@@ -88,7 +90,16 @@ def _run_isolated(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]
 # ------------------------------------------------------------------ missing packages
 @pytest.mark.parametrize(
     ("package", "blocked"),
-    [("yolov5", "yolov5"), ("yolov5", "seaborn"), ("yolort", "yolort"), ("yolort", "pandas")],
+    [
+        ("yolov5", "yolov5"),
+        ("yolov5", "seaborn"),
+        ("yolort", "yolort"),
+        ("yolort", "pandas"),
+        ("yolov7", "yolov7"),
+        ("yolov7", "scipy"),
+        ("yolor", "yolor"),
+        ("pytorchyolo", "pytorchyolo"),
+    ],
 )
 def test_missing_package_names_the_install_command(
     package: str, blocked: str, tmp_path: Path
@@ -177,10 +188,20 @@ def test_yolov5_builds_the_packages_own_loss() -> None:
     assert torch.equal(loss.anchors, problem.anchors_grid())
 
 
-def test_yolov5_refuses_another_g() -> None:
-    adapter = _adapter("yolov5")
-    with pytest.raises(ValueError, match="the yolov5 package only implements g = 0.5"):
-        adapter.make_assigner(PROBLEMS["yolov7-320x608-g1"], "cpu")
+def test_yolov5_passes_check_and_declines_other_rules(tmp_path: Path, capsys) -> None:
+    """The tool's main command on a correct loss: PASS under its rule; under another rule
+    every case is declined and nothing is left to judge."""
+    _adapter("yolov5")
+    from yolo_diagnostics.cli import main
+
+    spec = "yolo_diagnostics.adapters.yolov5:make_assigner"
+    assert main(["check", "--assigner", spec, "--json", str(tmp_path / "a.json")]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("result: PASS; findings")
+    argv = ["check", "--assigner", spec, "--rule", "five-positive"]
+    assert main([*argv, "--json", str(tmp_path / "b.json")]) == 1
+    out = capsys.readouterr().out
+    assert out.count("not applicable: rule 'five-positive': the yolov5 package implements") == 12
+    assert "declared none of the 12 cases applicable" in out.splitlines()[-1]
 
 
 def test_yolov5_passes_the_contract() -> None:
@@ -264,12 +285,6 @@ def test_yolort_transform_pads_centred_but_leaves_targets_unshifted(tmp_path: Pa
     (tmp_path / "yolort-transform.png").write_bytes(png)
     shift_px = (right[0, 2] - theirs[1, 2]) * 640
     assert float(shift_px) == pytest.approx(0.25 * 319 + 160 - 0.25 * 640, abs=1e-3)
-
-
-def test_yolort_refuses_another_g() -> None:
-    adapter = _adapter("yolort")
-    with pytest.raises(ValueError, match="the yolort package only implements g = 0.5"):
-        adapter.make_assigner(PROBLEMS["yolov7-320x608-g1"], "cpu")
 
 
 def test_yolort_fails_the_contract_by_crashing() -> None:

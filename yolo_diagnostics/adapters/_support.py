@@ -3,17 +3,21 @@ for a package that is not installed."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import shutil
+import sys
 import tempfile
+import types
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import DiagnosticsError
+from ..errors import NotApplicable
 from ..problem import Problem
+from ..rules import RULES
 
 # How to install each adapter's package: the package itself without its training and export
 # stacks, then exactly the libraries its imports need (found by importing it in a bare venv).
@@ -30,6 +34,12 @@ INSTALL: dict[str, str] = {
         "pip install --no-deps ultralytics==8.4.190 && pip install numpy "
         "opencv-python-headless pillow pyyaml"
     ),
+    "yolov7": (
+        "pip install --no-deps yolov7detect==1.0.1 && pip install pandas matplotlib seaborn "
+        "scipy pyyaml requests tqdm"
+    ),
+    "yolor": "pip install --no-deps yolor==0.0.6 && pip install matplotlib scipy pyyaml tqdm",
+    "pytorchyolo": "pip install --no-deps pytorchyolo==1.8.0 && pip install tqdm",
 }
 
 # The names under which ultralytics/yolov5 code (and its copies) looks for its fonts.
@@ -44,11 +54,13 @@ def missing(package: str, error: ImportError) -> ImportError:
     )
 
 
-def require_g_half(problem: Problem, package: str, where: str) -> None:
-    """Both packages implement only YOLOv5's 3-positive rule."""
-    if problem.g != 0.5:
-        raise DiagnosticsError(
-            f"Problem.g = {problem.g}: the {package} package only implements g = 0.5 ({where})"
+def require_rule(problem: Problem, rule: str, package: str, where: str) -> None:
+    """Declare every problem of another neighbour rule `NotApplicable`: each package
+    implements one rule."""
+    if problem.rule != rule:
+        raise NotApplicable(
+            f"rule {problem.rule!r}: the {package} package implements only the {rule!r} rule "
+            f"(g = {RULES[rule].g:g}; {where})"
         )
 
 
@@ -112,3 +124,54 @@ def offline_import() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
         yield
+
+
+@contextmanager
+def modules_aliased(aliases: dict[str, str]) -> Iterator[None]:
+    """Make ``import ALIAS...`` find the already importable module ``aliases[ALIAS]`` while the
+    block runs, for a package whose code imports itself under a name it was not published
+    under; the aliases are removed afterwards, so nothing outside the block sees them."""
+    added = []
+    for alias, real in aliases.items():
+        if alias not in sys.modules:
+            sys.modules[alias] = importlib.import_module(real)
+            added.append(alias)
+    try:
+        yield
+    finally:
+        for alias in added:
+            del sys.modules[alias]
+
+
+@contextmanager
+def module_stubbed(name: str, why: str) -> Iterator[None]:
+    """While the block runs, let ``import name`` succeed when the module itself cannot be
+    imported (not installed, or broken by this NumPy): a placeholder whose every attribute
+    raises ImportError saying ``why``. For a module a package imports at the top of a file
+    although the code an adapter runs never uses it; removed afterwards."""
+    try:
+        importlib.import_module(name)
+    except Exception:  # absent, or failing at import (imgaug on NumPy 2: np.sctypes)
+        pass
+    else:
+        yield
+        return
+    placeholder = types.ModuleType(name, f"placeholder: {why}")
+
+    def unavailable(attribute: str) -> object:
+        if attribute.startswith("__"):  # introspection (__file__, __path__): not a use
+            raise AttributeError(attribute)
+        raise ImportError(f"{name}.{attribute}: {name} is not importable here ({why})")
+
+    placeholder.__getattr__ = unavailable  # type: ignore[method-assign]
+    absent = object()
+    before = sys.modules.get(name, absent)  # None: a blocked import, kept blocked after
+    sys.modules[name] = placeholder
+    try:
+        yield
+    finally:
+        if sys.modules.get(name) is placeholder:
+            if before is absent:
+                del sys.modules[name]
+            else:
+                sys.modules[name] = before  # type: ignore[assignment]

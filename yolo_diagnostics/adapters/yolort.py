@@ -20,7 +20,8 @@ Conversions, both ways:
 - It returns ``(target_cls, target_box, indices, anch)``: YOLOv5's ``(tcls, tbox, indices,
   anch)`` with the same meaning, so the output is passed through unchanged.
 
-Like YOLOv5's, the rule hard-codes ``g = 0.5``; problems with another ``g`` are refused.
+Like YOLOv5's, the rule is the ``yolov5`` rule, hard-coded (``g = 0.5``): problems of another
+rule are declared `NotApplicable`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from torch import Tensor
 
 from ..assignment import YoloV5Output
 from ..problem import Problem
-from ._support import missing, offline_import, require_g_half
+from ._support import missing, offline_import, require_rule
 
 with offline_import():
     try:
@@ -46,9 +47,10 @@ def make_assigner(
 ) -> Callable[[Sequence[Tensor], Tensor], YoloV5Output]:
     """Assigner factory: ``yolort.models.box_head.SetCriterion.build_targets`` on ``device``.
 
-    Raises ``ValueError`` when ``problem.g`` is not 0.5, the only bias the package implements.
+    Raises `NotApplicable` for a problem of another rule than ``yolov5``, the only one the
+    package implements.
     """
-    require_g_half(problem, "yolort", "SetCriterion.build_targets hard-codes g_bias")
+    require_rule(problem, "yolov5", "yolort", "SetCriterion.build_targets hard-codes it")
     device = torch.device(device)
     criterion = SetCriterion(
         strides=list(problem.strides),

@@ -16,8 +16,8 @@ then ``anchors /= stride``), inside a ``BaseModel`` with the package's ``hyp.scr
 hyper-parameters and the problem's ``anchor_t``. Its 1x1 output convolutions take one input
 channel: ``build_targets`` reads only the head's ``na``, ``nc``, ``nl`` and ``anchors``.
 
-``build_targets`` hard-codes the neighbour bias ``g = 0.5``, so problems with another ``g``
-are refused.
+``build_targets`` hard-codes the ``yolov5`` rule (``g = 0.5``), so problems of another rule are
+declared `NotApplicable`.
 """
 
 from __future__ import annotations
@@ -30,15 +30,16 @@ from torch import Tensor, nn
 
 from ..assignment import YoloV5Output
 from ..problem import Problem
-from ._support import missing, offline_import, require_g_half
+from ._support import missing, offline_import, require_rule
 
 with offline_import():
     try:
         import yaml
         import yolov5
-        from yolov5.models.yolo import BaseModel, Detect
+        from yolov5.models.yolo import BaseModel, Detect, Segment
         from yolov5.utils.autoanchor import check_anchor_order
         from yolov5.utils.loss import ComputeLoss
+        from yolov5.utils.segment.loss import ComputeLoss as SegmentLoss
     except ImportError as error:
         raise missing("yolov5", error) from error
 
@@ -50,9 +51,10 @@ def make_assigner(
 ) -> Callable[[Sequence[Tensor], Tensor], YoloV5Output]:
     """Assigner factory: ``yolov5.utils.loss.ComputeLoss(model).build_targets`` on ``device``.
 
-    Raises ``ValueError`` when ``problem.g`` is not 0.5, the only bias the package implements.
+    Raises `NotApplicable` for a problem of another rule than ``yolov5``, the only one the
+    package implements.
     """
-    require_g_half(problem, "yolov5", "ComputeLoss.build_targets hard-codes it")
+    require_rule(problem, "yolov5", "yolov5", "ComputeLoss.build_targets hard-codes it")
     device = torch.device(device)
     loss = ComputeLoss(_model(problem).to(device))
 
@@ -63,10 +65,31 @@ def make_assigner(
     return yolov5_build_targets
 
 
-def _model(problem: Problem) -> nn.Module:
-    """A ``BaseModel`` whose only layer is a ``Detect`` head set up as ``DetectionModel`` does."""
+def make_segment_assigner(
+    problem: Problem, device: torch.device | str
+) -> Callable[[Sequence[Tensor], Tensor], YoloV5Output]:
+    """Assigner factory: the segmentation loss's ``build_targets``
+    (``yolov5.utils.segment.loss.ComputeLoss(model, overlap=True)``, as ``segment/train.py``
+    builds it) on ``device``, on a ``Segment`` head. It returns two more lists, each row's
+    mask index and normalized xywh; the first four are YOLOv5's ``(tcls, tbox, indices,
+    anch)`` and are what is returned. Rule ``yolov5``, like the detection loss."""
+    require_rule(problem, "yolov5", "yolov5", "segment ComputeLoss.build_targets hard-codes it")
+    device = torch.device(device)
+    loss = SegmentLoss(_model(problem, Segment).to(device), overlap=True)
+
+    def yolov5_segment_build_targets(p: Sequence[Tensor], targets: Tensor) -> YoloV5Output:
+        tcls, tbox, indices, anch, _, _ = loss.build_targets(p, targets.to(device))
+        return tcls, tbox, indices, anch
+
+    yolov5_segment_build_targets.loss = loss  # type: ignore[attr-defined]  # for inspection
+    return yolov5_segment_build_targets
+
+
+def _model(problem: Problem, head_type: type[Detect] = Detect) -> nn.Module:
+    """A ``BaseModel`` whose only layer is a ``Detect`` (or ``Segment``) head set up as
+    ``DetectionModel`` does."""
     anchors = [[c for wh in level for c in wh] for level in problem.anchors]  # YAML layout
-    head = Detect(nc=problem.num_classes, anchors=anchors, ch=(1,) * problem.nl)
+    head = head_type(nc=problem.num_classes, anchors=anchors, ch=(1,) * problem.nl)
     # DetectionModel measures the strides with a forward pass: 256 / feature height, float32.
     head.stride = torch.tensor([float(s) for s in problem.strides])
     check_anchor_order(head)
