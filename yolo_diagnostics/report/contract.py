@@ -107,7 +107,8 @@ def _closeup(
     large: around all of them when they lie close together, else around the first."""
     from ..render.closeup import cell_boxes, closeup_region, render_closeup
 
-    failing = sorted({r for v in violations for r in v.rows if 0 <= r < len(table)})
+    # in the violations' order, without repeats: the first box is the first failing row
+    failing = list(dict.fromkeys(r for v in violations for r in v.rows if 0 <= r < len(table)))
     parts = [table.select(torch.tensor(failing, dtype=torch.long))]
     if found is not None:
         parts += [found.missing, found.extra]
