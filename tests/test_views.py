@@ -3,11 +3,14 @@ original image, and the close-up -- decoded pixels checked at hand-computed plac
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from yolo_diagnostics import Problem, assign
+from yolo_diagnostics.invariants import Violation
 from yolo_diagnostics.render import (
     CENTRE,
     CENTRE_ALPHA,
@@ -105,6 +108,50 @@ def test_closeup_draws_the_region_zoomed_with_its_cells() -> None:
     assert (np.abs(cell.astype(int) - np.array(CENTRE)).max(2) < 120 * CENTRE_ALPHA).mean() > 0.5
     with pytest.raises(ValueError, match="aligned to stride 32"):
         closeup_figure(P5, TARGETS, table, (10, 0, 64, 64))
+
+
+def _cell_bgr(img: np.ndarray, gi: int, gj: int, k: int) -> np.ndarray:
+    """Mean BGR inside cell (gi, gj) of the first (level 0) panel of a figure zoomed k times,
+    its outline left out."""
+    x0, y0 = PAD + gi * 8 * k, PAD + TITLE_H + gj * 8 * k
+    return img[y0 + 4 : y0 + 8 * k - 4, x0 + 4 : x0 + 8 * k - 4].reshape(-1, 3).mean(0)
+
+
+def test_closeup_renumbers_violation_rows_and_takes_an_image_index() -> None:
+    """A violation names rows of the whole table; the close-up keeps fewer rows, so it must
+    draw red the cell of the rows named, (25, 12) at level 0, region cell (13, 8): red where
+    green was, and nothing red when the rows named lie outside the region (a 40 px box at
+    x 520). The same targets as image 1 of a batch of 2 are drawn the same with
+    image_index=1."""
+    targets = torch.cat((TARGETS[:1], torch.tensor([[0, 3, 520 / 640, 260 / 320, 1 / 16, 1 / 8]])))
+    table = assign(P5, targets)
+    region = (96, 32, 288, 192)
+    level, gi, gj = (table.level.numpy(), table.gi.numpy(), table.gj.numpy())
+    named = tuple(np.flatnonzero((level == 0) & (gi == 25) & (gj == 12)).tolist())  # anchors
+    outside = tuple(np.flatnonzero(table.target.numpy() == 1).tolist())
+    x = gi * np.array(P5.strides)[level]  # each row's cell, in network pixels
+    assert named and outside and (x[list(outside)] >= 288).all()
+
+    def red(img: np.ndarray) -> float:
+        b, g, r = _cell_bgr(img, 25 - 12, 12 - 4, 3)
+        return r - max(b, g)
+
+    def violation(rows: tuple[int, ...]) -> Violation:
+        return Violation("geometry", "error", 0, rows, (), "drawn red")
+
+    plain = closeup_figure(P5, targets, table, region)
+    hit = closeup_figure(P5, targets, table, region, violations=[violation(named)])
+    missed = closeup_figure(P5, targets, table, region, violations=[violation(outside)])
+    assert red(plain) < 0 and red(hit) > 60 and red(missed) < 0  # green, red, green
+
+    batch = dataclasses.replace(P5, batch_size=2)
+    second = targets.clone()
+    second[:, 0] = 1
+    both = torch.cat((targets[1:], second))  # image 0 holds only the box at x 520
+    on_1 = closeup_figure(batch, both, assign(batch, both), region, image_index=1)
+    assert np.array_equal(on_1, plain)
+    on_0 = closeup_figure(batch, both, assign(batch, both), region, image_index=0)
+    assert not np.array_equal(on_0, plain)
 
 
 def test_render_targets_takes_the_same_options() -> None:
