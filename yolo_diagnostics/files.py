@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import tempfile
 from pathlib import Path
 
 from .errors import DiagnosticsError
@@ -40,6 +41,45 @@ def write_atomic(path: Path, data: bytes | str) -> Path:
         partial.unlink(missing_ok=True)
         raise
     return path
+
+
+def writable(path: Path) -> Path:
+    """Check, before any work, that `write_atomic` could write ``path``; nothing is created.
+
+    Raises the `DiagnosticsError` `write_atomic` would: ``path`` a folder, a file where one of
+    its folders should be, or a folder that cannot be created or written.
+    """
+    path = Path(path)
+    if not path.name or path.is_dir():
+        raise DiagnosticsError(f"{path}: is a folder, expected a file name to write")
+    folder = path.parent
+    while not folder.exists():  # the nearest existing ancestor decides
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    if folder.exists() and not folder.is_dir():
+        raise DiagnosticsError(f"{folder}: is a file, expected a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DiagnosticsError(f"{path}: cannot write: Permission denied")
+    return path
+
+
+def user_cache(*names: str) -> Path:
+    """A folder of this user's platform cache, created if needed: ``$XDG_CACHE_HOME``
+    (``~/.cache`` by default) ``/yolo-diagnostics/<names>``, else one of this user's under
+    the temporary directory. Never the folder a command is run from."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    for folder in (
+        cache.joinpath("yolo-diagnostics", *names),
+        Path(tempfile.gettempdir()).joinpath(f"yolo-diagnostics-{os.getuid()}", *names),
+    ):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(folder, os.W_OK):
+            return folder
+    return Path(tempfile.mkdtemp(prefix="yolo-diagnostics-"))
 
 
 def make_folder(folder: Path) -> Path:

@@ -102,6 +102,30 @@ def pytest_configure(config: pytest.Config) -> None:
     from .profiles import register_profiles
 
     register_profiles()
+    _keep_pytest_cache_out_of_the_user_tree(config)
+
+
+_CONTRACTS = ("yolo_diagnostics.contract", "yolo_diagnostics.tal.contract")
+
+
+def _keep_pytest_cache_out_of_the_user_tree(config: pytest.Config) -> None:
+    """A session that runs only a contract (``pytest --pyargs yolo_diagnostics.contract``,
+    run from a user's repository) keeps pytest's cache in this user's cache folder, not
+    ``.pytest_cache/`` where it was run; a ``cache_dir`` the user set is kept.
+
+    Runs before the cache plugin's own ``pytest_configure`` (both try first; plugins loaded
+    later are called first), through the ini cache pytest reads ``cache_dir`` from.
+    """
+    args = [str(a).split("::")[0] for a in config.args]
+    contract_only = bool(args) and all(a.startswith(_CONTRACTS) for a in args)
+    inicache = getattr(config, "_inicache", None)
+    if not (config.option.pyargs and contract_only and isinstance(inicache, dict)):
+        return
+    if "cache_dir" in getattr(config, "_inicfg", {}):  # the user's ini file or -o says where
+        return
+    from .files import user_cache
+
+    inicache["cache_dir"] = str(user_cache("pytest"))
 
 
 def _resolve(requested: Iterable[str]) -> tuple[str, ...]:

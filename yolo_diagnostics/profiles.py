@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, configuration, settings
+
+from .files import user_cache
 
 # dev and ci spend their examples on generating edge cases; the target phase, which spends
 # up to half of them climbing toward one case with many edge kinds, is for thorough runs.
@@ -38,3 +42,26 @@ def register_profiles() -> None:
 def default_profile() -> str:
     """``ci`` when the CI variable is set (as CI services do), else ``dev``."""
     return "ci" if os.environ.get("CI") else "dev"
+
+
+@contextmanager
+def storage_in_the_user_cache() -> Iterator[None]:
+    """While the contract runs, Hypothesis' storage folder is this user's cache
+    (`files.user_cache` ``hypothesis``), not ``.hypothesis/`` in the folder pytest or a
+    command runs from: with no example database Hypothesis still caches the constants it
+    finds in local modules there (``.hypothesis/constants/``), in the user's repository.
+
+    A folder the user chose (``HYPOTHESIS_STORAGE_DIRECTORY``, ``set_hypothesis_home_dir``)
+    is left alone; the previous setting is restored afterwards.
+    """
+    state = vars(configuration)
+    chosen = state.get("__hypothesis_home_directory")
+    default = state.get("__hypothesis_home_directory_default")
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY") or chosen not in (None, default):
+        yield
+        return
+    configuration.set_hypothesis_home_dir(user_cache("hypothesis"))
+    try:
+        yield
+    finally:
+        configuration.set_hypothesis_home_dir(chosen)

@@ -8,7 +8,6 @@ import importlib.util
 import os
 import shutil
 import sys
-import tempfile
 import types
 import warnings
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import NotApplicable
+from ..files import user_cache
 from ..problem import Problem
 from ..rules import RULES
 
@@ -65,23 +65,9 @@ def require_rule(problem: Problem, rule: str, package: str, where: str) -> None:
 
 
 def config_dir() -> Path:
-    """A writable folder for the packages' settings and fonts, created if needed.
-
-    ``$XDG_CACHE_HOME/yolo-diagnostics/ultralytics`` (``~/.cache`` by default), else a folder
-    of this user's under the temporary directory.
-    """
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    for folder in (
-        cache / "yolo-diagnostics" / "ultralytics",
-        Path(tempfile.gettempdir()) / f"yolo-diagnostics-{os.getuid()}" / "ultralytics",
-    ):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            continue
-        if os.access(folder, os.W_OK):
-            return folder
-    return Path(tempfile.mkdtemp(prefix="yolo-diagnostics-ultralytics-"))
+    """A writable folder for the packages' settings and fonts: `files.user_cache`
+    ``ultralytics`` (``~/.cache/yolo-diagnostics/ultralytics`` by default)."""
+    return user_cache("ultralytics")
 
 
 def provide_fonts(folder: Path) -> None:

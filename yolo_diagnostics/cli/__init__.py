@@ -96,7 +96,8 @@ def _parser() -> argparse.ArgumentParser:
         "image's views (default reports/show)",
     )
     dataset.dataset_options(show, show=True)
-    show.set_defaults(run=_show)
+    # a case replays on the device it was saved from unless --device names another
+    show.set_defaults(run=_show, device=None)
     contract.add_commands(sub)
     return parser
 
@@ -106,4 +107,5 @@ def _show(args: argparse.Namespace) -> int:
         if args.coco is not None or args.yolo is not None:
             raise DiagnosticsError("show takes a case file or --coco/--yolo, not both")
         return contract.replay_case(args)
+    args.device = args.device or "cpu"
     return dataset.show_image(args)

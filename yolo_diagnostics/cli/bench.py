@@ -10,7 +10,7 @@ from pathlib import Path
 from ..assigners import DEFAULT_ASSIGNER
 from ..devices import resolve_devices
 from ..errors import DiagnosticsError
-from ..files import write_atomic
+from ..files import writable, write_atomic
 from .common import input_and_anchors
 
 # Bare `bench` is `bench contract`: the contract's options live on `bench` itself, and the
@@ -158,6 +158,8 @@ def assign_mode(args: argparse.Namespace) -> int:
     from ..bench.tables import format_tables
     from .dataset import problem_of
 
+    if args.json is not None:
+        writable(args.json)  # before minutes of timing, not after
     if min(args.nt) < 0:
         raise DiagnosticsError(f"--nt: expected numbers >= 0, got {args.nt}")
     if args.repeats < 1:

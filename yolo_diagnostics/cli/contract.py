@@ -11,7 +11,7 @@ from pathlib import Path
 from ..assigners import load_factory
 from ..devices import resolve_devices
 from ..errors import DiagnosticsError
-from ..files import write_atomic
+from ..files import writable, write_atomic
 from . import bench
 from .common import assigner_and_device, rule
 
@@ -73,6 +73,7 @@ def _check(args: argparse.Namespace) -> int:
     from ..corpus import corpus
     from ..diagnose import run_corpus
 
+    writable(args.json)  # before the corpus runs, not after
     (device,) = resolve_devices([args.device])
     if not 0 <= args.seed < 2**64:  # torch's generator takes no more
         raise DiagnosticsError(f"--seed {args.seed}: must be in [0, 2**64)")
@@ -146,6 +147,7 @@ def _check(args: argparse.Namespace) -> int:
 def _snapshot(args: argparse.Namespace) -> int:
     from ..snapshot import record, snapshot_corpus, write
 
+    writable(args.out)
     (device,) = resolve_devices([args.device])
     factory = load_factory(args.assigner)
     try:
@@ -174,13 +176,23 @@ def replay_case(args: argparse.Namespace) -> int:
     input too large to draw, fields its property cannot run with) is one `DiagnosticsError`
     naming the file.
     """
+    from torch import device as torch_device
+
     from ..contract.cases import case_from_data
     from ..contract.properties import PROPERTIES, ContractFailure, ContractOptions
     from ..report.contract import load_case, overlay
 
+    out = args.out or Path("reports") / (args.case.stem + ".png")
+    writable(out)
     content = load_case(args.case)
     spec = args.assigner or content["assigner"]
-    prop, device, case = case_from_data(content["case"])
+    prop, saved_on, case = case_from_data(content["case"])
+    device = args.device or saved_on  # --device replays elsewhere than the case ran
+    if prop == "device" and args.device is not None and torch_device(device).type == "cpu":
+        raise DiagnosticsError(
+            f"{args.case}: a 'device' case compares the CPU with {saved_on}; --device "
+            f"{args.device} would compare the CPU with itself"
+        )
     if prop not in PROPERTIES:
         raise DiagnosticsError(
             f"{args.case}: a {prop!r} case replays only in the contract (--golden)"
@@ -191,10 +203,14 @@ def replay_case(args: argparse.Namespace) -> int:
             f"{args.case}: the case's input {h}x{w} is too large to draw "
             f"(at most {MAX_REPLAY_SIDE} px a side)"
         )
-    try:
-        devices = resolve_devices(["cpu", device], option="device")
-    except DiagnosticsError as error:
-        raise DiagnosticsError(f"{args.case}: the case's {error}") from None
+    if args.device is not None:
+        devices = resolve_devices(["cpu", args.device])
+    else:
+        try:
+            devices = resolve_devices(["cpu", device], option="device")
+        except DiagnosticsError as error:
+            raise DiagnosticsError(f"{args.case}: the case's {error}") from None
+    device = devices[-1]
     try:
         factory = load_factory(spec)
     except DiagnosticsError as error:
@@ -207,6 +223,7 @@ def replay_case(args: argparse.Namespace) -> int:
         devices=devices,
         strict=bool(content.get("strict", False)),
         reference=content.get("reference"),
+        rule=case["problem"].rule,
     )
     failure: ContractFailure | None = None
     try:
@@ -219,7 +236,6 @@ def replay_case(args: argparse.Namespace) -> int:
             f"{args.case}: the {prop!r} case does not run: {type(error).__name__}: {error}"
         ) from None
     found = overlay(options, device, case, failure)
-    out = args.out or Path("reports") / (args.case.stem + ".png")
     write_atomic(out, found.png)
     print(
         f"case {args.case}: property {prop} on {device}, assigner {spec}, "

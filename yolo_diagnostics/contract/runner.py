@@ -15,7 +15,7 @@ from ..assigners import Factory, load_factory
 from ..devices import resolve_devices
 from ..errors import DiagnosticsError, NotApplicable
 from ..invariants import Violation
-from ..profiles import default_profile, register_profiles
+from ..profiles import default_profile, register_profiles, storage_in_the_user_cache
 from ..reference import Semantics
 from ..rules import DEFAULT_RULE, RULES
 from ..strategies import edge_kinds
@@ -129,7 +129,8 @@ def run_property(
 
     if raise_failure:
         try:
-            _with_statistics(run, statistics)
+            with storage_in_the_user_cache():
+                _with_statistics(run, statistics)
         except Unsatisfiable:
             raise _nothing_applicable(prop, device, declined) from None
         except ContractFailure as error:
@@ -159,7 +160,8 @@ def run_property(
             )
         return _passed(prop, device, calls[0], quirks, declined)
     try:
-        run()
+        with storage_in_the_user_cache():
+            run()
     except Unsatisfiable:
         failure = _nothing_applicable(prop, device, declined)
         return Outcome(
