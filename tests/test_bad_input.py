@@ -314,27 +314,39 @@ def test_coco_file_missing_or_a_folder(tmp_path: Path, capsys: pytest.CaptureFix
         assert_one_line_error(code, out, err, expected)
 
 
-def test_coco_images_missing_or_undecodable_are_drawn_on_grey(
+def test_coco_images_missing_or_undecodable_are_left_out(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A COCO scan measures from the JSON alone: image files only draw the views, and one
-    missing or broken is said and drawn on a grey canvas, the figures unchanged."""
+    """With an images folder, an image YOLOv5 would not train on is left out as it leaves
+    it out: none left is one line naming the first; one left out is counted; show names it.
+    (Without the folder the JSON alone is measured and no file is read.)"""
     images = tmp_path / "images"
     images.mkdir()
     (images / "a.jpg").write_bytes(b"not a jpeg")  # b.jpg is missing
-    ann = with_annotation(image_id=4, bbox=[10, 10, 40, 30])
     path = tmp_path / "ann.json"
-    path.write_bytes(dumps(ann))
+    path.write_bytes(dumps(with_annotation(image_id=4, bbox=[10, 10, 40, 30])))
     argv = ["--coco", str(path), "--images", str(images)]
-    code, out, err = cli(["scan", *argv, "--out", str(tmp_path / "r"), "--pages", "2"], capsys)
-    assert code == 0 and "Traceback" not in out + err
-    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
-    assert summary["targets"] == 2 and summary["skipped_annotations"] == {}
-    for image_id, note in (("3", "a.jpg cannot be decoded"), ("4", "b.jpg not found")):
-        show = ["show", *argv, "--image-id", image_id, "--out", str(tmp_path / "show")]
-        code, out, err = cli(show, capsys)
-        assert code == 0 and "Traceback" not in out + err
-        assert note in out
+    with pytest.raises(DiagnosticsError) as error:
+        load_coco(path, images)
+    expected = assert_api_error(
+        error,
+        f"{path}: no image in {images} that YOLOv5 would train on: ",
+        f"{images / 'a.jpg'} (image id 3): image unreadable (not an image Pillow can read",
+        "(and 1 more)",
+    )
+    code, out, err, summary = scan(capsys, tmp_path / "r", *argv)
+    assert_one_line_error(code, out, err, expected)
+    assert summary is None
+
+    write_image(images / "a.jpg", 480, 640)
+    code, out, err, summary = scan(capsys, tmp_path / "r", *argv)
+    assert code == 0 and "Traceback" not in out + err and summary is not None
+    assert summary["targets"] == 1 and summary["skipped_images"] == {"image file missing": 1}
+    assert summary["skipped_annotations"] == {"image file missing": 1}
+    show = ["show", *argv, "--out", str(tmp_path / "show"), "--image-id"]
+    code, out, err = cli([*show, "4"], capsys)
+    assert_error_line(code, out, err, f"{images / 'b.jpg'} (image id 4): image file missing")
+    assert cli([*show, "3"], capsys)[0] == 0
 
 
 # --------------------------------------------------------------------------- YOLO
@@ -451,7 +463,7 @@ def _header_too_large(root: Path) -> Path:
 
 def _listed_but_missing(root: Path) -> Path:
     yolo_folder(root, GOOD_LINE)
-    (root / "train.txt").write_text("images/a.png\nimages/gone.png\n")
+    (root / "train.txt").write_text("images/gone.png\n")  # one of several: a counted skip
     (root / "data.yaml").write_text("train: train.txt\nnames: [person]\n")
     return root / "data.yaml"
 
@@ -490,9 +502,9 @@ def _list_not_utf8(root: Path) -> Path:
 YOLO_ERRORS = [
     ("an empty images folder", _no_images, "ds: no images (.bmp, "),
     ("no images folder", _no_images_folder, "ds: no images folder"),
-    ("an image that does not decode", _undecodable, "a.png: not a readable image"),
-    ("an image header of 10^10 pixels", _header_too_large, "a.png: not a readable image: Image"),
-    ("an image listed but missing", _listed_but_missing, "gone.png: image file not found"),
+    ("an image that does not decode", _undecodable, "a.png: image unreadable (not an image"),
+    ("an image header of 10^10 pixels", _header_too_large, "a.png: image unreadable (Image size"),
+    ("every image listed missing", _listed_but_missing, "gone.png: image file missing (no such"),
     ("a label file not UTF-8", _label_not_utf8, "a.txt: cannot read the label file: 'utf-8'"),
     ("a label file in UTF-16", _label_utf16, "a.txt: cannot read the label file: 'utf-8'"),
     ("a label file that is a folder", _label_a_folder, "a.txt: cannot read the label file"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -65,8 +66,11 @@ def test_a_symlink_leading_outside_the_root_is_refused(tmp_path: Path) -> None:
     for name in ("link.jpg", "dirlink/x.jpg"):
         with pytest.raises(DiagnosticsError, match="leads outside the image root"):
             inside_root(root, name, "image 1")
-    dataset = load_coco(_coco(tmp_path, "link.jpg"), images=root)  # lexically fine
-    with pytest.raises(DiagnosticsError, match=r"image 7: file name 'link.jpg' leads outside"):
+    refused = r"image 7: file name 'link.jpg' leads outside"
+    with pytest.raises(DiagnosticsError, match=refused):  # lexically fine, refused at load
+        load_coco(_coco(tmp_path, "link.jpg"), images=root)
+    dataset = replace(load_coco(_coco(tmp_path, "link.jpg")), image_root=root)
+    with pytest.raises(DiagnosticsError, match=refused):
         dataset.image_path(0)
 
 

@@ -7,8 +7,9 @@ import json
 import os
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
@@ -16,6 +17,9 @@ from ..devices import resolve_devices
 from ..errors import DiagnosticsError
 from ..files import make_folder, write_atomic
 from . import common
+
+if TYPE_CHECKING:
+    from ..data import BoxDataset
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -67,15 +71,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--on-bad-annotation",
         choices=("fail", "skip"),
         default="skip",
-        help="stop at the first bad annotation (fail), or leave it out, counted and named in "
-        "the report (skip, the default); crowd annotations are always left out",
+        help="stop at the first bad annotation or image file (fail), or leave it out, "
+        "counted and named in the report (skip, the default); crowd annotations are always "
+        "left out",
     )
     scan.add_argument(
         "--workers",
         type=int,
         default=min(8, os.cpu_count() or 1),
         metavar="N",
-        help="threads reading image headers and drawing pages",
+        help="threads checking image files and drawing pages",
     )
     scan.set_defaults(run=_scan)
 
@@ -100,7 +105,8 @@ def dataset_options(parser: argparse.ArgumentParser, *, show: bool = False) -> N
         "--images",
         type=Path,
         metavar="DIR",
-        help="the folder of the COCO file's images (for the per-image views)",
+        help="the folder of the COCO file's images: each is checked as YOLOv5 checks it "
+        "(one it would not train on is left out) and drawn in the per-image views",
     )
     if show:
         group.add_argument("--image-id", metavar="N", help="the COCO image id to show")
@@ -161,8 +167,9 @@ def _scan(args: argparse.Namespace) -> int:
     load = time.perf_counter() - start
     args.finished = f"loading {dataset.num_images:,} images"
     print(
-        f"yolo-diagnostics scan: {dataset.source}: {dataset.num_images:,} images, "
-        f"{dataset.num_boxes:,} boxes; input {problem.img_size[0]}x{problem.img_size[1]}, "
+        f"yolo-diagnostics scan: {dataset.source}: {dataset.num_images:,} images"
+        + (f" ({len(dataset.skipped_images):,} left out)" if dataset.skipped_images else "")
+        + f", {dataset.num_boxes:,} boxes; input {problem.img_size[0]}x{problem.img_size[1]}, "
         f"anchors {args.anchors}, anchor_t {problem.anchor_t:g}, {args.semantics} semantics, "
         f"{device}"
     )
@@ -216,10 +223,12 @@ def _load(args: argparse.Namespace, *, names: tuple[str, ...] | None = None):
 
     if args.coco is not None and args.yolo is not None:
         raise DiagnosticsError("give --coco or --yolo, not both")
-    if args.coco is not None:
-        return load_coco(args.coco, args.images)
-    if args.yolo is not None:
-        with _bar(None, "reading image headers", "images") as bar:
+    if args.coco is not None and args.images is None:
+        return load_coco(args.coco)
+    with _bar(None, "checking image files", "images") as bar:
+        if args.coco is not None:
+            return load_coco(args.coco, args.images, workers=args.workers, progress=bar.update)
+        if args.yolo is not None:
             return load_yolo(
                 args.yolo,
                 split=args.split,
@@ -227,7 +236,7 @@ def _load(args: argparse.Namespace, *, names: tuple[str, ...] | None = None):
                 workers=args.workers,
                 progress=bar.update,
             )
-    return load_coco(SAMPLE_COCO, SAMPLE_IMAGES)
+        return load_coco(SAMPLE_COCO, SAMPLE_IMAGES, workers=args.workers, progress=bar.update)
 
 
 def _print_summary(s: dict[str, Any], index: Path, args: argparse.Namespace) -> None:
@@ -236,6 +245,14 @@ def _print_summary(s: dict[str, Any], index: Path, args: argparse.Namespace) -> 
     scales = ", ".join(f"{f}x {_fmt(v)}" for f, v in s["bpr_by_scale"].items())
     seconds = ", ".join(f"{phase} {v:.2f} s" for phase, v in s["seconds"].items())
     print(f"targets {s['targets']:,}" + (f" ({skipped} skipped)" if skipped else ""))
+    if s["skipped_images"]:
+        left = ", ".join(f"{reason}: {n:,}" for reason, n in s["skipped_images"].items())
+        print(f"images left out, as YOLOv5 leaves them out of training: {left}")
+    if s["restored_jpegs"]:
+        print(
+            f"JPEGs YOLOv5 restores (re-saves) and trains on: {s['restored_jpegs']:,} "
+            "(no JPEG end marker at their end; named in the report)"
+        )
     print(f"unmatched {s['unmatched_targets']:,} ({reasons}); tiny {s['tiny_targets']:,}")
     print(
         f"bpr_realized {_fmt(s['bpr_realized'])}, bpr_autoanchor {_fmt(s['bpr_autoanchor'])}, "
@@ -257,6 +274,7 @@ def _fmt(v: float | None) -> str:
 def show_image(args: argparse.Namespace) -> int:
     """``show --coco ANN.json --image-id N`` / ``show --yolo IMAGE``: the seed notebook's
     views of one image, as PNG files."""
+    from ..data import load_coco
     from ..data.yolo import class_names_of
     from ..render.panels import encode_png
     from ..report.views import image_views
@@ -267,11 +285,13 @@ def show_image(args: argparse.Namespace) -> int:
     if args.coco is not None:
         if args.image_id is None:
             raise DiagnosticsError("show --coco needs --image-id")
-        dataset = _load(args)
+        dataset = load_coco(args.coco)  # the JSON alone: one image's file is checked below
         ids = [str(i) for i in dataset.image_ids]
         if args.image_id not in ids:
             raise DiagnosticsError(f"{args.coco}: no image with id {args.image_id}")
         dataset = dataset.subset([ids.index(args.image_id)])
+        if args.images is not None:
+            dataset = _with_checked_file(dataset, args.images)
     else:
         if args.yolo is None:
             raise DiagnosticsError(
@@ -294,7 +314,24 @@ def show_image(args: argparse.Namespace) -> int:
         print(f"{name}: {path}")
     if views.missing:
         print(f"note: {views.missing}; the views are drawn on a grey canvas")
+    if dataset.restored:
+        print("note: a JPEG without its end marker: YOLOv5 restores (re-saves) it, trains on it")
     return 0
+
+
+def _with_checked_file(dataset: BoxDataset, images: Path) -> BoxDataset:
+    """The one-image ``dataset`` with its images folder, once its file is checked as YOLOv5
+    checks it; `DiagnosticsError` naming it when YOLOv5 would leave it out."""
+    from ..data.boxes import SkippedImage
+    from ..data.imagesize import check_image
+
+    dataset = replace(dataset, image_root=images)
+    path = dataset.image_path(0)
+    check = check_image(path)
+    if check.reason is not None:
+        image = SkippedImage(check.reason, str(path), dataset.image_ids[0], check.detail, 0)
+        raise DiagnosticsError(f"{image.line}; YOLOv5 leaves it out of training")
+    return replace(dataset, restored=list(dataset.image_files) if check.restored else [])
 
 
 def _synth(args: argparse.Namespace) -> int:

@@ -6,11 +6,14 @@ float32. Arrays, not objects per box: a million boxes cost tens of megabytes.
 
 Annotations that cannot become a box are never dropped silently: each is recorded with its
 reason and where it came from (`Skip`). Boxes reaching more than half a pixel outside their
-image are clipped to it and counted.
+image are clipped to it and counted. An image YOLOv5 would not train on (its file missing or
+unreadable, `imagesize.check_image`) is left out with its annotations, and recorded
+(`SkippedImage`).
 """
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -30,6 +33,10 @@ UNKNOWN_CLASS = "class not in names"
 MALFORMED = "malformed label line"
 MALFORMED_BBOX = "bbox is not [x, y, w, h]"
 DUPLICATE = "duplicate label line (YOLOv5 removes it)"
+# Reasons an image is left out (the keys of ``skipped_images``; its annotations get the same)
+IMAGE_MISSING = "image file missing"
+IMAGE_UNREADABLE = "image unreadable"
+IMAGE_TINY = "image under 10 px"
 
 
 def unsafe_name(name: str) -> str | None:
@@ -49,7 +56,11 @@ def inside_root(root: Path, name: str, where: str) -> Path:
     under its image folder, never elsewhere on the machine."""
     reason = unsafe_name(name)
     path = root / name
-    if reason is None and not path.resolve().is_relative_to(root.resolve()):
+    if (
+        reason is None
+        and _via_symlink(root, name)
+        and not path.resolve().is_relative_to(root.resolve())
+    ):
         reason = f"leads outside the image root (to {path.resolve()}) through a symlink"
     if reason is not None:
         raise DiagnosticsError(
@@ -58,12 +69,60 @@ def inside_root(root: Path, name: str, where: str) -> Path:
     return path
 
 
+def _via_symlink(root: Path, name: str) -> bool:
+    """Whether a folder or file of ``name`` below ``root`` is a symlink: a name without one
+    (nor ``..``) stays under ``root``, so the costly ``resolve`` is needed only then."""
+    path = str(root)
+    for part in Path(name).parts:  # as the file is opened
+        path = os.path.join(path, part)
+        if os.path.islink(path):
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class Skip:
     """One annotation left out: why, and where it was (file, id or line)."""
 
     reason: str
     where: str
+
+
+@dataclass(frozen=True)
+class SkippedImage:
+    """One image left out, as YOLOv5 leaves it out of training, with its annotations.
+
+    Attributes:
+        reason: `IMAGE_MISSING`, `IMAGE_UNREADABLE` or `IMAGE_TINY`.
+        path: the file as it was opened.
+        image_id: the id the source gives it (COCO image id, YOLO relative path).
+        detail: what is wrong with the file, in one line (the decoder's words).
+        annotations: how many annotations (label lines) were left out with it.
+    """
+
+    reason: str
+    path: str
+    image_id: int | str
+    detail: str
+    annotations: int
+
+    @property
+    def where(self) -> str:
+        """``path (image id 7)``, or the path alone when it is the id."""
+        same = isinstance(self.image_id, str) and self.path.endswith(self.image_id)
+        return self.path if same else f"{self.path} (image id {self.image_id!r})"
+
+    @property
+    def line(self) -> str:
+        """``path (image id 7): image unreadable (what the decoder said)``."""
+        return f"{self.where}: {self.reason} ({self.detail})"
+
+
+def none_left(where: str, left_out: list[SkippedImage]) -> DiagnosticsError:
+    """The error for a dataset whose every image YOLOv5 would leave out, naming the first:
+    ``{where} that YOLOv5 would train on: ...``."""
+    more = f" (and {len(left_out) - 1:,} more)" if len(left_out) > 1 else ""
+    return DiagnosticsError(f"{where} that YOLOv5 would train on: {left_out[0].line}{more}")
 
 
 @dataclass
@@ -87,6 +146,10 @@ class BoxDataset:
             or data YAML lists, absolute list entries and symlinks included, as in YOLOv5.
         skipped: annotations left out, with their reasons.
         clipped: boxes that reached outside their image and were clipped to it.
+        skipped_images: images left out because YOLOv5 would not train on them (only when
+            their files are read: a YOLO dataset, a COCO file with an images folder).
+        restored: files of kept JPEGs that do not end with the JPEG end marker; YOLOv5
+            re-saves ("restores") such a file and trains on it.
     """
 
     source: str
@@ -102,6 +165,8 @@ class BoxDataset:
     confined: bool = False
     skipped: list[Skip] = field(default_factory=list)
     clipped: int = 0
+    skipped_images: list[SkippedImage] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         n, m = len(self.image_files), len(self.box_image)
@@ -135,6 +200,10 @@ class BoxDataset:
         """``{reason: count}`` of the skipped annotations, most frequent first."""
         return dict(Counter(s.reason for s in self.skipped).most_common())
 
+    def skipped_image_counts(self) -> dict[str, int]:
+        """``{reason: count}`` of the images left out, most frequent first."""
+        return dict(Counter(s.reason for s in self.skipped_images).most_common())
+
     def image_path(self, index: int) -> Path | None:
         """The file of image ``index``, or ``None`` without an image root; for a confined
         dataset, `DiagnosticsError` when the name leads outside the root."""
@@ -152,14 +221,15 @@ class BoxDataset:
 
     def subset(self, images: np.ndarray) -> BoxDataset:
         """Images ``images`` (indices, in that order) with their boxes; what the loader
-        skipped and clipped stays with the whole dataset."""
+        skipped, clipped and left out stays with the whole dataset."""
         images = np.asarray(images, dtype=np.int64)
+        files = [self.image_files[k] for k in images]
         rows = [np.arange(self.boxes_of(int(k)).start, self.boxes_of(int(k)).stop) for k in images]
         index = np.concatenate(rows) if rows else np.zeros(0, np.int64)
         return BoxDataset(
             source=self.source,
             class_names=self.class_names,
-            image_files=[self.image_files[k] for k in images],
+            image_files=files,
             image_ids=[self.image_ids[k] for k in images],
             sizes=self.sizes[images],
             box_image=np.repeat(np.arange(len(images)), [len(r) for r in rows]).astype(np.int64),
@@ -168,6 +238,7 @@ class BoxDataset:
             box_ids=self.box_ids[index],
             image_root=self.image_root,
             confined=self.confined,
+            restored=sorted(set(self.restored) & set(files)),
         )
 
     def pixel_boxes(self, rows: slice | np.ndarray) -> np.ndarray:

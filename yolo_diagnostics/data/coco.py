@@ -4,7 +4,9 @@ Statistics need only the JSON: image sizes come from ``images[].width/height``. 
 ``[x, y, w, h]`` in pixels of the original image (top-left corner and size). Category ids are
 mapped to contiguous classes in ascending id order, which for COCO itself is YOLOv5's 80-class
 order. Crowd annotations (``iscrowd: 1``) are left out, as YOLOv5's COCO labels leave them out,
-and recorded as skipped with that reason.
+and recorded as skipped with that reason. With an images folder, each file is checked as
+YOLOv5 checks it (`imagesize.check_image`): an image it would not train on is left out with
+its annotations, recorded with the reason; the sizes stay those of the JSON.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 import io
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,22 +33,36 @@ from .boxes import (
     UNKNOWN_IMAGE,
     BoxDataset,
     Skip,
+    SkippedImage,
     clip_to_image,
     corners_to_xywh,
+    inside_root,
+    none_left,
     unsafe_name,
 )
+from .imagesize import check_images
 
 MAX_SIDE = 2**31 - 1
 """The largest image width or height accepted, in pixels (beyond any real image)."""
 
 
-def load_coco(annotation_file: str | Path, images: str | Path | None = None) -> BoxDataset:
+def load_coco(
+    annotation_file: str | Path,
+    images: str | Path | None = None,
+    *,
+    workers: int = 8,
+    progress: Callable[[int], None] | None = None,
+) -> BoxDataset:
     """Load a COCO instances file; ``images`` is the folder its ``file_name``s are in.
 
-    Raises ``ValueError`` naming the file and what is wrong when it is not a COCO instances
-    file (not JSON, ``images``/``annotations``/``categories`` missing, no images, an image
-    without a positive ``width``/``height``, an id that is not an integer or a string,
-    duplicate image, annotation or category ids).
+    With ``images``, every file is checked as YOLOv5 checks it, by ``workers`` threads
+    (``progress(k)`` is called as ``k`` more are done); one YOLOv5 would not train on is left
+    out, recorded in ``skipped_images``, its annotations in ``skipped`` with the same reason.
+    Raises `DiagnosticsError` naming the file and what is wrong when it is not a COCO
+    instances file (not JSON, ``images``/``annotations``/``categories`` missing, no images, an
+    image without a positive ``width``/``height``, an id that is not an integer or a string,
+    duplicate image, annotation or category ids), when a file name leads outside ``images``,
+    or when no image there can be trained on.
     """
     path = Path(annotation_file)
     coco = _index(path, _read(path))
@@ -57,8 +74,14 @@ def load_coco(annotation_file: str | Path, images: str | Path | None = None) -> 
                 f"{path}: image {img['id']!r}: file_name {img['file_name']!r} {reason}; "
                 "images must lie under the images folder"
             )
-    order = {img["id"]: k for k, img in enumerate(image_list)}
     sizes = np.array([_size(path, img) for img in image_list], dtype=np.int64).reshape(-1, 2)
+    left_out: dict[Any, SkippedImage] = {}
+    restored: list[str] = []
+    if images is not None:
+        left_out, restored = _check_files(path, coco, Path(images), workers, progress)
+        sizes = sizes[[img["id"] not in left_out for img in image_list]]
+        image_list = [img for img in image_list if img["id"] not in left_out]
+    order = {img["id"]: k for k, img in enumerate(image_list)}
     cat_ids = sorted(coco.getCatIds(), key=lambda c: (isinstance(c, str), c))
     cat_index = {c: k for k, c in enumerate(cat_ids)}
 
@@ -67,7 +90,9 @@ def load_coco(annotation_file: str | Path, images: str | Path | None = None) -> 
     for image_id, anns in coco.imgToAnns.items():
         k = order.get(image_id)
         for ann in anns:
-            if k is None:
+            if image_id in left_out:
+                skipped.append(Skip(left_out[image_id].reason, _where(path, ann)))
+            elif k is None:
                 skipped.append(Skip(UNKNOWN_IMAGE, _where(path, ann)))
             elif ann.get("category_id") not in cat_index:
                 skipped.append(Skip(UNKNOWN_CATEGORY, _where(path, ann)))
@@ -109,7 +134,40 @@ def load_coco(annotation_file: str | Path, images: str | Path | None = None) -> 
         confined=True,
         skipped=skipped,
         clipped=int((clipped & keep).sum()),
+        skipped_images=list(left_out.values()),
+        restored=restored,
     )
+
+
+def _check_files(
+    path: Path,
+    coco: COCO,
+    root: Path,
+    workers: int,
+    progress: Callable[[int], None] | None,
+) -> tuple[dict[Any, SkippedImage], list[str]]:
+    """The images YOLOv5 would leave out, by id, and the files of those it would restore.
+
+    A file name leading outside ``root`` through a symlink is refused (`inside_root`), and so
+    is a folder where no image can be trained on (most likely the wrong folder).
+    """
+    image_list = coco.dataset["images"]
+    files = [str(img.get("file_name", img["id"])) for img in image_list]
+    paths = [
+        inside_root(root, name, f"{path}: image {img['id']!r}")
+        for name, img in zip(files, image_list)
+    ]
+    checks = check_images(paths, workers, progress)
+    left_out = {
+        img["id"]: SkippedImage(
+            c.reason, str(p), img["id"], c.detail, len(coco.imgToAnns.get(img["id"], []))
+        )
+        for img, p, c in zip(image_list, paths, checks)
+        if c.reason is not None
+    }
+    if len(left_out) == len(image_list):
+        raise none_left(f"{path}: no image in {root}", list(left_out.values()))
+    return left_out, [f for f, c in zip(files, checks) if c.restored]
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -6,6 +6,8 @@ more values is a polygon ``class x1 y1 x2 y2 ...``, whose box is its extent (YOL
 ``segments2boxes``). Values are read as float32, as YOLOv5 reads them, and duplicate lines are
 left out as YOLOv5 removes them. A data YAML gives ``path`` (relative to the YAML's folder),
 the split's images (a folder, a ``.txt`` list of images, or a list of those) and ``names``.
+An image YOLOv5 would not train on (`imagesize.check_image`: a listed file that is missing,
+one it cannot read, a side under 10 px) is left out, and its label lines with it.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from .boxes import (
     UNKNOWN_CLASS,
     BoxDataset,
     Skip,
+    SkippedImage,
     clip_to_image,
     corners_to_xywh,
+    none_left,
     xywh_to_corners,
 )
-from .imagesize import IMAGE_SUFFIXES, image_sizes
+from .imagesize import IMAGE_SUFFIXES, check_images
 
 MAX_UNNAMED_CLASSES = 65_536
 """Without names, classes are ``0 .. max id``: a larger id (a typo such as ``1e9``) is
@@ -50,9 +54,11 @@ def load_yolo(
     """Load a YOLO-format dataset folder, YOLOv5 data YAML (its ``split``) or one image.
 
     ``names`` are the class names when the source does not give them (a data YAML does).
-    Image sizes are read from the file headers by ``workers`` threads; ``progress(k)`` is
-    called as ``k`` more images are done. Raises ``ValueError`` naming the file and what is
-    wrong when the source is not a dataset or an image cannot be read.
+    Images are checked as YOLOv5 checks them, and their sizes read from the file headers, by
+    ``workers`` threads; ``progress(k)`` is called as ``k`` more images are done. An image
+    YOLOv5 would leave out is left out, recorded in ``skipped_images``, its label lines in
+    ``skipped`` with the same reason. Raises `DiagnosticsError` naming the file and what is
+    wrong when the source is not a dataset or no image of it can be trained on.
     """
     source = Path(source)
     if source.is_dir():
@@ -69,8 +75,23 @@ def load_yolo(
     if not files:
         raise DiagnosticsError(f"{source}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
 
-    sizes = image_sizes(files, workers, progress)
+    checks = check_images(files, workers, progress)
     skipped: list[Skip] = []
+    left_out: list[SkippedImage] = []
+    for image, check in zip(files, checks):
+        if check.reason is not None:
+            lines = _lines_of(_label_path(image))
+            skipped += [Skip(check.reason, _where(_label_path(image), n)) for n in lines]
+            image_id = _relative(image, root)
+            left_out.append(
+                SkippedImage(check.reason, str(image), image_id, check.detail, len(lines))
+            )
+    if len(left_out) == len(files):
+        raise none_left(f"{source}: no image", left_out)
+    kept = [k for k, check in enumerate(checks) if check.reason is None]
+    restored = [_relative(files[k], root) for k in kept if checks[k].restored]
+    files = [files[k] for k in kept]
+    sizes = np.array([checks[k].size for k in kept], dtype=np.int64).reshape(-1, 2)
     rows: list[np.ndarray] = []
     for k, image in enumerate(files):
         rows.append(_labels(_label_path(image), k, names, skipped))
@@ -96,6 +117,8 @@ def load_yolo(
         image_root=root,
         skipped=skipped,
         clipped=int(clipped.sum()),
+        skipped_images=left_out,
+        restored=restored,
     )
 
 
@@ -104,17 +127,9 @@ def _labels(
 ) -> np.ndarray:
     """Rows ``(image, class, line, x, y, w, h)`` of one label file, in float64 holding the
     float32 values; bad lines recorded in ``skipped``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return np.zeros((0, 7))  # an image without a label file has no boxes, as in YOLOv5
-    except (OSError, UnicodeDecodeError) as error:
-        raise DiagnosticsError(f"{path}: cannot read the label file: {error}") from None
     out, seen = [], set()
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in _lines_of(path).items():
         fields = line.split()
-        if not fields:
-            continue
         row = _parse(fields)
         if row is None:
             skipped.append(Skip(MALFORMED, _where(path, number)))
@@ -137,6 +152,18 @@ def _labels(
         seen.add((c, *xywh.tolist()))
         out.append((image, c, number, *xywh.tolist()))
     return np.array(out, dtype=np.float64).reshape(-1, 7)
+
+
+def _lines_of(path: Path) -> dict[int, str]:
+    """``{line number: text}`` of the non-blank lines of a label file; none without one (an
+    image without a label file has no boxes, as in YOLOv5)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as error:
+        raise DiagnosticsError(f"{path}: cannot read the label file: {error}") from None
+    return {n: line for n, line in enumerate(text.splitlines(), start=1) if line.split()}
 
 
 def _known_class(c: float, names: tuple[str, ...] | None) -> bool:

@@ -33,7 +33,7 @@ from .plots import scan_plots
 from .views import image_views
 
 JPEG_QUALITY = 82  # the views of a 200-page report of dense images stay near 100 MB
-SKIPPED_LISTED = 1000  # skipped annotations named one by one on the index page
+SKIPPED_LISTED = 1000  # skipped annotations (and images) named one by one on the index page
 MEANINGS = {
     "too-small": "against every anchor it fails only by a side below anchor / anchor_t",
     "too-large": "against every anchor it fails only by a side above anchor × anchor_t",
@@ -125,6 +125,9 @@ def _write_all(
             skipped=result.skipped,
             skipped_total=len(result.skipped),
             skipped_limit=SKIPPED_LISTED,
+            skipped_images=result.dataset.skipped_images,
+            restored=result.dataset.restored,
+            files_checked=result.dataset.image_root is not None,
             command=command,
         )
     )
@@ -183,6 +186,7 @@ def _write_page(
         "pad": g.pad[k].tolist(),
         "has_pixels": not views.missing,
         "missing": views.missing,
+        "restored": ds.image_files[k] in set(ds.restored),
         "closeup": views.closeup,
         **{c: int(table[c][k]) for c in IMAGE_COLUMNS[3:]},
     }

@@ -105,8 +105,9 @@ def scan_dataset(
     ``scale_aug`` is YOLOv5's ``hyp.scale``: the realized recall is also computed with box
     sizes scaled by ``1 - scale_aug`` and ``1 + scale_aug``. ``progress(k)`` is called as
     ``k`` more targets are assigned. ``on_bad_annotation="fail"`` raises `DiagnosticsError`
-    naming the first annotation the loader left out as bad (any reason but crowd), where
-    ``"skip"`` counts it in ``skipped`` and goes on.
+    naming the first image the loader left out (``skipped_images``: YOLOv5 would not train
+    on it), else the first annotation it left out as bad (any reason but crowd), where
+    ``"skip"`` counts them and goes on.
     """
     if not 0 <= scale_aug < 1:
         raise DiagnosticsError(f"scale_aug: expected a value in [0, 1), got {scale_aug}")
@@ -114,11 +115,8 @@ def scan_dataset(
         raise DiagnosticsError(
             f"on_bad_annotation: expected 'fail' or 'skip', got {on_bad_annotation!r}"
         )
-    bad = next((s for s in dataset.skipped if s.reason != CROWD), None)
-    if on_bad_annotation == "fail" and bad is not None:
-        raise DiagnosticsError(
-            f"{bad.where}: {bad.reason} (--on-bad-annotation fail; skip would count it and go on)"
-        )
+    if on_bad_annotation == "fail":
+        _fail_at_the_first_bad_one(dataset)
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     problem = replace(problem, num_classes=max(dataset.num_classes, 1), batch_size=1)
@@ -175,6 +173,16 @@ def scan_dataset(
         skipped=skipped,
         seconds=seconds,
     )
+
+
+def _fail_at_the_first_bad_one(dataset: BoxDataset) -> None:
+    """`DiagnosticsError` naming the first image left out, else the first bad annotation."""
+    policy = "--on-bad-annotation fail; skip would count it and go on"
+    if dataset.skipped_images:
+        raise DiagnosticsError(f"{dataset.skipped_images[0].line}; YOLOv5 leaves it out ({policy})")
+    bad = next((s for s in dataset.skipped if s.reason != CROWD), None)
+    if bad is not None:
+        raise DiagnosticsError(f"{bad.where}: {bad.reason} ({policy})")
 
 
 def _reasons(problem: Problem, wh: torch.Tensor, counts: Counts) -> np.ndarray:

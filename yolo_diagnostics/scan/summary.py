@@ -37,6 +37,8 @@ def summary(result: ScanResult) -> dict[str, Any]:
         "images": ds.num_images,
         "targets": nt,
         "skipped_annotations": dict(Counter(s.reason for s in result.skipped).most_common()),
+        "skipped_images": ds.skipped_image_counts(),
+        "restored_jpegs": len(ds.restored),
         "clipped_targets": ds.clipped,
         "unmatched_targets": int(unmatched.sum()),
         "bpr_realized": _recall(int(unmatched.sum()), nt),
