@@ -328,3 +328,12 @@ def test_edge_kinds_compute_in_the_targets_dtype() -> None:
 def test_edge_kinds_refuses_invalid_targets() -> None:
     with pytest.raises(ValueError, match=r"targets row 0, field 'w': must be > 0"):
         edge_kinds(PROBLEM, torch.tensor([[0.0, 0.0, 0.5, 0.5, 0.0, 0.1]]))
+
+
+@FAST
+@given(problems(exact=True, anchor_t=st.sampled_from([2.0000000000000004, 2.91, 4.0])))
+def test_exact_problems_draw_a_float32_anchor_t(problem: Problem) -> None:
+    """float64 copies of float32 targets must assign alike: the ratio test compares in the
+    targets' dtype, so an anchor_t between two float32 values would tell them apart."""
+    assert float(torch.tensor(problem.anchor_t, dtype=torch.float32)) == problem.anchor_t
+    assert problem.anchor_t in (2.0, float(torch.tensor(2.91, dtype=torch.float32)), 4.0)

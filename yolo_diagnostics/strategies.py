@@ -109,8 +109,11 @@ def problems(
         anchor_t: the wh-ratio threshold; by default mostly 4.0, else 2.91, 3.0 or in [2, 6].
         num_classes: number of classes.
         rule: the neighbour rule (`rules.RULES`; default ``yolov5``).
-        exact: sides are powers of two (128 to 1024), as ``targets(..., exact=True)`` needs;
-            otherwise 2 to 12 coarsest cells.
+        exact: sides are powers of two (128 to 1024), as ``targets(..., exact=True)`` needs,
+            and anchor_t a float32 value (the ratio test compares in the targets' dtype: a
+            ratio between float32(anchor_t) and anchor_t, 2.0000000000000004 say, is kept
+            from float64 targets and dropped from float32 ones); otherwise 2 to 12 coarsest
+            cells.
         sides: a strategy of image sides (each divisible by the coarsest stride), in place
             of the above; a non-square problem draws its width again until it differs.
     """
@@ -118,8 +121,9 @@ def problems(
     if nl not in _STRIDES:
         raise DiagnosticsError(f"problems: levels must be 3 or 4, got {nl!r}")
     strides = _STRIDES[nl]
+    exact = draw(_strategy(exact))
     if sides is None:
-        choices = _EXACT_SIDES if draw(_strategy(exact)) else tuple(k * strides[-1] for k in _CELLS)
+        choices = _EXACT_SIDES if exact else tuple(k * strides[-1] for k in _CELLS)
         height = draw(st.sampled_from(choices))
         others = st.sampled_from([side for side in choices if side != height])
     else:
@@ -130,7 +134,7 @@ def problems(
         img_size=(height, width),
         strides=strides,
         anchors=draw(_published_anchors(nl) | _drawn_anchors(strides)),
-        anchor_t=draw(_strategy(anchor_t)),
+        anchor_t=_f32(draw(_strategy(anchor_t))) if exact else draw(_strategy(anchor_t)),
         num_classes=draw(_strategy(num_classes)),
         batch_size=draw(_strategy(batch_size)),
         rule=draw(_strategy(rule)),
