@@ -42,6 +42,8 @@ IMAGE_TINY = "image under 10 px"
 def unsafe_name(name: str) -> str | None:
     """Why the file name ``name`` may not be joined to an image root (absolute, or going up
     with ``..``), or ``None``."""
+    if not name.startswith("/") and not any(c in name for c in ("\\", ":", "..")):
+        return None  # no root, drive or parent: the common name, without building paths
     parts = PurePosixPath(name.replace("\\", "/")).parts
     if name.startswith(("/", "\\")) or PureWindowsPath(name).is_absolute():
         return "is an absolute path"
