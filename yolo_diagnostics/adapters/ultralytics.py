@@ -25,7 +25,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ..errors import DiagnosticsError
+from ..errors import NotApplicable
 from ..tal.assignment import TalOutput
 from ..tal.problem import TalProblem
 from ._support import missing, offline_import
@@ -44,10 +44,10 @@ VERSION = "8.4.190"
 def make_assigner(problem: TalProblem, device: torch.device | str) -> Callable[..., TalOutput]:
     """Assigner factory: ``ultralytics.utils.tal.TaskAlignedAssigner.forward`` on ``device``.
 
-    Raises `DiagnosticsError` for a problem whose floor 8.4.190 does not implement.
+    Declares a problem whose floor 8.4.190 does not implement `NotApplicable`.
     """
     if not problem.stal or problem.stal_threshold is not None:
-        raise DiagnosticsError(
+        raise NotApplicable(
             f"TalProblem.stal={problem.stal}, stal_threshold={problem.stal_threshold}: "
             f"ultralytics {ultralytics.__version__} always floors sides below stride[1] "
             "(select_candidates_in_gts); only stal=True, stal_threshold=None matches it"

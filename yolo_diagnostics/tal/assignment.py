@@ -14,7 +14,7 @@ from .problem import TalProblem
 from .sparse import group_count, lookup
 
 if TYPE_CHECKING:
-    from .reference import Steps
+    from .steps import Steps
     from .ties import Decisions, TieTolerance
 
 TalOutput = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]

@@ -42,7 +42,7 @@ about fourteen bytes per ``(b, n, na)`` entry alive at its peak; this keeps five
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -52,40 +52,12 @@ from .assignment import TalAssignment, TalOutput
 from .geometry import candidate_boxes, ciou, inside_mask
 from .problem import TalProblem
 from .sparse import gather_or, group_count, group_max, group_min, lookup, rank_by
+from .steps import Pairs, Steps
 from .ties import TieTolerance, decide
 from .validate import validate_inputs
 
 Semantics = Literal["ultralytics", "strict"]
 SEMANTICS: tuple[str, ...] = ("ultralytics", "strict")
-
-
-class Pairs(NamedTuple):
-    """Candidate (image, GT, anchor) pairs in key order; ``key = (b * n + g) * na + a``."""
-
-    key: Tensor  # [N] int64, ascending
-    image: Tensor  # [N] int64
-    gt: Tensor  # [N] int64
-    anchor: Tensor  # [N] int64
-    ciou: Tensor  # [N] pd_bboxes' dtype: CIoU clamped at 0, as stored for conflicts and maxima
-    align: Tensor  # [N] score**alpha * ciou**beta, from the CIoU before that cast
-
-
-class Steps(NamedTuple):
-    """What the assignment decided, in sparse form (the provenance is read from it)."""
-
-    pairs: Pairs
-    top_value: Tensor  # [b, n, k] the k largest metrics of each GT row
-    top_index: Tensor  # [b, n, k]
-    claim: Tensor  # [C] index into pairs: the proposals that count (a pair in its GT's top-k)
-    claim_rank: Tensor  # [C] position in the GT's top-k
-    owner: Tensor  # [P0] GT row owning each post-conflict positive
-    image: Tensor  # [P0]
-    anchor: Tensor  # [P0]
-    contested: Tensor  # [P0] bool: several GTs proposed the anchor
-    align: Tensor  # [P0] the owner's metric at the anchor (0 for a non-candidate winner)
-    ciou: Tensor  # [P0] the owner's CIoU at the anchor
-    kept: Tensor  # [P0] bool: survives topk2 (all True without it)
-    score: Tensor  # [P0] normalised metric (meaningful where kept)
 
 
 def assign(

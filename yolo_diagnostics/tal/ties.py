@@ -29,7 +29,7 @@ from .problem import TalProblem
 from .sparse import group_count, group_max, rank_by
 
 if TYPE_CHECKING:
-    from .reference import Steps
+    from .steps import Steps
 
 
 class TieTolerance(NamedTuple):
