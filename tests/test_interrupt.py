@@ -14,6 +14,8 @@ import pytest
 from yolo_diagnostics.files import Staging, write_atomic
 
 SCAN = [sys.executable, "-c", "import sys; from yolo_diagnostics.cli import main; sys.exit(main())"]
+# The scans run in the test's own folder: ``-c`` puts the working folder first on sys.path, so
+# the folder the suite was started from would otherwise choose the package they import.
 
 
 def _sigint_as_at_a_terminal() -> None:
@@ -39,6 +41,7 @@ def _interrupted_scan(out: Path, signum: int) -> subprocess.CompletedProcess[str
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        cwd=out.parent,
         preexec_fn=_sigint_as_at_a_terminal,
     )
     deadline = time.monotonic() + 120
@@ -54,7 +57,8 @@ def _interrupted_scan(out: Path, signum: int) -> subprocess.CompletedProcess[str
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_the_previous_report_survives(tmp_path: Path, signum: int, code: int) -> None:
     out = tmp_path / "report"
-    first = subprocess.run([*SCAN, "scan", "--out", str(out)], capture_output=True, text=True)
+    scan = [*SCAN, "scan", "--out", str(out)]
+    first = subprocess.run(scan, capture_output=True, text=True, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     (out / "notes.txt").write_text("the user's own file")
     before = _files(out)
