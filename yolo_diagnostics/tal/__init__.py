@@ -5,6 +5,8 @@
   (ultralytics 8.4.190 semantics, bit-exact) and `make_strict_assigner`.
 - `validate_inputs` (``validate``): one `DiagnosticsError` naming the first bad value.
 - `compare` (``compare``): a candidate's output against the reference, ties accepted.
+- `check` (``invariants``): the checks judged from one call's inputs and outputs alone,
+  registered in `TAL_INVARIANTS`; each finding a `TalViolation` (error, quirk or info).
 - ``geometry`` (candidate test, CIoU), ``ties`` (tie structure), ``assignment`` (result),
   ``sparse`` (group reductions), ``corpus`` (seeded edge-biased batches), ``bench``
   (``python -m yolo_diagnostics.tal.bench``: time and memory against ultralytics).
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from .assignment import Candidates, Positives, TalAssignment, TalOutput
 from .compare import TalDiff, compare
+from .invariants import TAL_INVARIANTS, TalInvariant, TalViolation, check
 from .problem import TAL_PRESETS, TalProblem
 from .reference import SEMANTICS, assign, make_assigner, make_strict_assigner
 from .ties import TieTolerance
@@ -26,15 +29,19 @@ from .validate import validate_inputs
 
 __all__ = [
     "SEMANTICS",
+    "TAL_INVARIANTS",
     "TAL_PRESETS",
     "Candidates",
     "Positives",
     "TalAssignment",
     "TalDiff",
+    "TalInvariant",
     "TalOutput",
     "TalProblem",
+    "TalViolation",
     "TieTolerance",
     "assign",
+    "check",
     "compare",
     "make_assigner",
     "make_strict_assigner",
