@@ -172,3 +172,23 @@ def test_pytest_timeout_bounds_a_hanging_assigner(pytester: pytest.Pytester) -> 
     output = result.stdout.str() + result.stderr.str()
     assert "+ Timeout +" in output
     assert "buggy_assigners.py" in output and "while len(targets) > 3:" in output  # where
+
+
+def test_float64_inputs_leave_out_ratios_the_two_dtypes_round_apart() -> None:
+    """h = 218.25 px against YOLOv7's 75 px anchor is a ratio of 2.91: float32 rounds it to
+    float32(2.91), which is not below that anchor_t, float64 keeps it below. Both answers are
+    right for their dtype, so the float64 property leaves the target out rather than fail."""
+    from yolo_diagnostics import Problem
+    from yolo_diagnostics.contract.properties import ContractOptions
+
+    anchor_t = float(torch.tensor(2.91, dtype=torch.float32))
+    problem = Problem.preset("yolov7", img_size=(256, 256), num_classes=1, anchor_t=anchor_t)
+    t = torch.tensor([[0.0, 0.0, 0.0, 0.0, 36 / 256, 218.25 / 256]])
+    build = make_assigner(problem, "cpu")
+    rows32 = len(build(problem.feature_maps(), t)[0][1])
+    rows64 = len(build(problem.feature_maps(), t.double())[0][1])
+    # level 1: anchor 0's three rows (the centre at x = y = 0 and its duplicates) only in
+    # float64, beside another anchor's three in both
+    assert (rows32, rows64) == (3, 6)
+    options = ContractOptions(factory=make_assigner)
+    assert PROPERTIES["dtype"].run(options, "cpu", {"problem": problem, "targets": t}) == []

@@ -296,7 +296,7 @@ def _save(
     name: str,
 ) -> tuple[Path, Path]:
     """Write ``call-NNNNNN.json`` (a contract case) and ``call-NNNNNN.png`` atomically."""
-    from .contract.cases import case_to_data, dumps_case
+    from .harness.cases import case_to_data, dumps_case
 
     cpu_targets = targets.detach().cpu()
     stem = f"call-{call:06d}"

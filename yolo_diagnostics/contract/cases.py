@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import uuid
 from typing import Any
 
 import torch
 
 from ..errors import DiagnosticsError
+from ..harness.cases import case_to_data, dumps_case
+from ..harness.property import Case
 from ..problem import Problem
 
-Case = dict[str, Any]
-"""A drawn case: ``problem``, ``targets`` and whatever else the property drew."""
-
-
-def case_to_data(property_id: str, device: str, case: Case) -> dict[str, Any]:
-    """A case as plain JSON-able data."""
-    data: dict[str, Any] = {"property": property_id, "device": device}
-    for key, value in case.items():
-        if isinstance(value, Problem):
-            value = dataclasses.asdict(value)
-        elif isinstance(value, torch.Tensor):
-            value = {"dtype": str(value.dtype).removeprefix("torch."), "data": value.tolist()}
-        data[key] = value
-    return data
+__all__ = ["Case", "case_from_data", "case_to_data", "dumps_case"]
 
 
 def case_from_data(data: dict[str, Any]) -> tuple[str, str, Case]:
@@ -85,16 +71,3 @@ def _targets(value: object) -> torch.Tensor:
 
 def _is_number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def dumps_case(content: dict[str, Any]) -> str:
-    """A case file's JSON text: indented, each target row on one line (a 4 000-row case
-    reads as 4 000 lines, not 30 000), the case's ``targets`` found under ``content["case"]``."""
-    targets = (content.get("case") or {}).get("targets")
-    if not isinstance(targets, dict) or not isinstance(targets.get("data"), list):
-        return json.dumps(content, indent=1)
-    sentinel = f"rows-{uuid.uuid4().hex}"
-    rows = ",\n".join("    " + json.dumps(row) for row in targets["data"])
-    outer = {**content, "case": {**content["case"], "targets": {**targets, "data": sentinel}}}
-    block = f"[\n{rows}\n   ]" if rows else "[]"
-    return json.dumps(outer, indent=1).replace(json.dumps(sentinel), block, 1)

@@ -9,11 +9,15 @@ smallest that fails the same way, within `MAX_CALLS` runs.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..errors import NotApplicable
-from .cases import Case
-from .properties import ContractFailure, ContractOptions, Property
+from ..harness.property import Case, ContractFailure, Property
+
+if TYPE_CHECKING:
+    from .properties import ContractOptions
 
 MAX_CALLS = 64
 

@@ -21,10 +21,12 @@ import torch
 from torch import Tensor
 
 from ..assignment import Assignment, Diff, diff
-from ..contract.cases import case_from_data, dumps_case
-from ..contract.properties import ContractFailure, ContractOptions, call
+from ..contract.cases import case_from_data
+from ..contract.properties import ContractOptions, call
 from ..errors import DiagnosticsError
 from ..files import write_atomic
+from ..harness.cases import dumps_case
+from ..harness.property import ContractFailure
 from ..invariants import Violation, check, shape_violations
 from ..problem import Problem
 from ..reference import assign
