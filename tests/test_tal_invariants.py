@@ -620,3 +620,5 @@ def test_check_refuses_invalid_inputs(near) -> None:
     scores[1, 7, 2] = float("nan")
     with pytest.raises(DiagnosticsError, match="pd_scores image 1, anchor 7, class 2"):
         check(SMALL, batch._replace(pd_scores=scores), out)
+    with pytest.raises(DiagnosticsError, match="inputs: expected the six tensors"):
+        check(SMALL, batch[:5], out)  # type: ignore[arg-type]

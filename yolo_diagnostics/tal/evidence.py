@@ -57,7 +57,8 @@ class TalEvidence:
         image, anchor, gt, row ``[P]``: the positives, by (image, anchor); ``row = image * n
             + gt``.
         finite ``[b]`` bool: the image's ``target_scores`` are all finite (the checks that
-            read scores skip the others); ``nonzero`` ``[b, na]``: non-zero score columns;
+            read scores skip the others); ``nonzero`` ``[b, na]``: non-zero score columns
+            (0 in the other images);
             ``value`` ``[P]`` float64: a positive's score row summed.
     """
 
@@ -82,9 +83,9 @@ class TalEvidence:
         top, bottom = scores.amax(-1), scores.amin(-1)
         self.finite = (torch.isfinite(top) & torch.isfinite(bottom)).all(1)
         self.nonzero = torch.zeros_like(fg, dtype=torch.int64)
-        rows = ((top != 0) | (bottom != 0)).nonzero(as_tuple=True)
+        rows = (((top != 0) | (bottom != 0)) & self.finite[:, None]).nonzero(as_tuple=True)
         self.nonzero[rows] = torch.count_nonzero(scores[rows], -1)
-        self.value = scores[self.image, self.anchor].double().sum(-1)
+        self.value = scores[self.image, self.anchor].sum(-1, dtype=torch.float64)
 
     # ----------------------------------------------------------------- places
     def where(self, image: int, anchor: int | None = None, gt: int | None = None) -> str:

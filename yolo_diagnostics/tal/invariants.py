@@ -62,6 +62,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from ..errors import DiagnosticsError
 from .assignment import TalOutput
 from .corpus import TalBatch
 from .evidence import TalEvidence
@@ -115,6 +116,11 @@ def check(
     (``shapes``), only those violations are returned: the other checks cannot read it.
     Raises `DiagnosticsError` on invalid inputs.
     """
+    if not isinstance(inputs, (tuple, list)) or len(inputs) != 6:
+        raise DiagnosticsError(
+            "inputs: expected the six tensors (pd_scores, pd_bboxes, anc_points, gt_labels, "
+            f"gt_bboxes, mask_gt), got {type(inputs).__name__}"
+        )
     inputs = TalBatch(*inputs)
     validate_inputs(problem, *inputs)
     broken = shape_violations(problem, inputs, output)
