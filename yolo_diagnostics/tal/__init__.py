@@ -7,6 +7,10 @@
 - `compare` (``compare``): a candidate's output against the reference, ties accepted.
 - `check` (``invariants``): the checks judged from one call's inputs and outputs alone,
   registered in `TAL_INVARIANTS`; each finding a `TalViolation` (error, quirk or info).
+- `tal_problems`, `tal_batches`, `tal_cases` (``strategies``): Hypothesis strategies biased to
+  TAL's edges, each drawn from a named kind (``kinds``); `tal_edge_kinds` (``edges``) names
+  the edge classes a batch holds (`TAL_EDGE_KINDS`); `large_tal_cases` (``scale``) draws
+  training-scale batches that shrink by rows.
 - ``geometry`` (candidate test, CIoU), ``ties`` (tie structure), ``assignment`` (result),
   ``sparse`` (group reductions), ``corpus`` (seeded edge-biased batches), ``bench``
   (``python -m yolo_diagnostics.tal.bench``: time and memory against ultralytics).
@@ -24,11 +28,14 @@ from .compare import TalDiff, compare
 from .invariants import TAL_INVARIANTS, TalInvariant, TalViolation, check
 from .problem import TAL_PRESETS, TalProblem
 from .reference import SEMANTICS, assign, make_assigner, make_strict_assigner
+from .scale import large_tal_cases, large_tal_problems
+from .strategies import TAL_EDGE_KINDS, tal_batches, tal_cases, tal_edge_kinds, tal_problems
 from .ties import TieTolerance
 from .validate import validate_inputs
 
 __all__ = [
     "SEMANTICS",
+    "TAL_EDGE_KINDS",
     "TAL_INVARIANTS",
     "TAL_PRESETS",
     "Candidates",
@@ -43,7 +50,13 @@ __all__ = [
     "assign",
     "check",
     "compare",
+    "large_tal_cases",
+    "large_tal_problems",
     "make_assigner",
     "make_strict_assigner",
+    "tal_batches",
+    "tal_cases",
+    "tal_edge_kinds",
+    "tal_problems",
     "validate_inputs",
 ]

@@ -101,7 +101,8 @@ def _span(draw: DrawFn, problem: TalProblem, kind: str, side: int) -> tuple[floa
         else:
             centre = draw(_eighths(0, side))
     elif kind == "large":
-        size, centre = draw(_eighths(side + 1 / 8, 2 * side)), draw(_eighths(0, side))
+        # up to 4 sides: past 256 px, a float16 area overflows (65 504)
+        size, centre = draw(_eighths(side + 1 / 8, 4 * side)), draw(_eighths(0, side))
     elif kind == "outside":
         size = draw(_eighths(1, max(1, side / 2)))
         reach = size / 2 - 1 / 8  # the centre this close to the border: the box crosses it

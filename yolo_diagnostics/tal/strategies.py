@@ -10,8 +10,8 @@ kind (`BOX_KINDS`), and so does each image's padding, predictions and scores:
 
 - boxes: ``random``; ``floor`` (sides at, or 0.1 px from, the floor's thresholds 8 and 16,
   and below 8, centred on an anchor point, a cell corner or anywhere); ``edges`` (edges
-  exactly through anchor coordinates: the strict inside test); ``large`` (larger than the
-  input); ``outside`` (across the input's border); ``crowd`` (near an earlier box of the
+  exactly through anchor coordinates: the strict inside test); ``large`` (1 to 4 times the
+  input's sides); ``outside`` (across the input's border); ``crowd`` (near an earlier box of the
   image: several GTs claim one anchor); ``duplicate`` (an earlier box again);
 - padding (`PADDINGS`): ``trailing`` zeros as the loss pads, ``interleaved`` (padded rows
   between real ones, some holding stale boxes), ``none``; images without boxes, and
@@ -78,7 +78,7 @@ PADDINGS = ("trailing", "interleaved", "none")
 MAX_SIDE = 256  # small problems: an example stays cheap
 
 # Kinds are sampled with repeats as weights; the plain kind comes first, so shrinking ends there.
-_SIZE_KINDS = ("small",) * 3 + ("tiny",)
+_SIZE_KINDS = ("small", "tiny")  # tiny: one level only, where anchors < topk is the point
 _TOPK2_KINDS = ("none",) * 3 + ("one", "equal", "below", "above")
 _TABLE_KINDS = ("rows",) * 9 + ("no-rows",)
 _IMAGE_KINDS = ("boxes",) * 4 + ("idle",)
