@@ -38,10 +38,12 @@ _EXACT_SHARE = 0.3  # of a near-gt image's anchors, those that predict their GT 
 
 
 def as_strategy(value: _T | SearchStrategy[_T]) -> SearchStrategy[_T]:
+    """A strategy as it is, a value as the strategy of that one value."""
     return value if isinstance(value, SearchStrategy) else st.just(value)
 
 
 def check_kind(value: str, names: Sequence[str], argument: str) -> str:
+    """``value`` if it is one of ``names``, else a `DiagnosticsError` naming ``argument``."""
     if value not in names:
         raise DiagnosticsError(f"{argument}: expected one of {tuple(names)}, got {value!r}")
     return value
