@@ -6,6 +6,10 @@
 - `render_assignment`: per pyramid level (optionally per level x anchor), the grid, the GT
   boxes, the assigned cells (centre and neighbour cells in distinct styles), the anchor box at
   each assigned cell, violations in red and, given a `Diff`, extra and missing rows.
+- `render_tal` / `tal_figure` (the task-aligned family, module ``tal``): per level, the anchor
+  points, the GT boxes and their floored boxes, the positives in their GT's colour by score,
+  lost conflicts, and offending anchors in red; `render_tal_closeup` enlarges them.
+  `tal_figure` returns a `TalFigure`: the pixels, and each panel's title, counts and layout.
 
 Targets without a positive (``unmatched``) are dashed yellow and black on every figure. The
 ``render_*`` functions return PNG bytes; ``*_figure`` return the ``uint8[h, w, 3]`` BGR image
@@ -22,6 +26,8 @@ one OpenCV primitive per row, and those are capped (`MAX_ROWS`, `MAX_LABELS`, `M
 The package, from the figures down (each module imports only those below it):
 
 - `assignment`: `render_assignment`, `layout_size`; violations mapped to red rows.
+- `tal`: the TAL figure, from `tal_scene` (tensors read), `tal_panel` (one level),
+  `tal_draw` (primitives) and `tal_legend`.
 - `levels`: one level's panel: the `Table` of rows, cells, anchors, diff, check-id labels.
 - `targets`: `render_targets`, `original_figure`, and the GT boxes every figure draws.
 - `legend`: the legend strip: entries wrapped to the width, one swatch per style.
@@ -64,6 +70,7 @@ from .style import (
     Colour,
     class_colour,
 )
+from .tal import TalFigure, TalPanel, render_tal, render_tal_closeup, tal_closeup, tal_figure
 from .targets import MAX_TARGETS, original_figure, render_targets, targets_figure
 
 __all__ = [
@@ -94,12 +101,18 @@ __all__ = [
     "VIOLATION",
     "VIOLATION_ALPHA",
     "Colour",
+    "TalFigure",
+    "TalPanel",
     "assignment_figure",
     "class_colour",
     "layout_size",
     "original_figure",
     "render_assignment",
     "render_targets",
+    "render_tal",
+    "render_tal_closeup",
+    "tal_closeup",
+    "tal_figure",
     "targets_figure",
     "tile_panels",
     "zoom",
