@@ -355,3 +355,14 @@ def test_a_violation_of_another_image_is_a_note() -> None:
         "shapes: fg_mask: expected bool dtype",
         "1 finding(s) on other images of the batch",
     )
+
+
+def test_no_gt_rows_draw_the_anchor_points_only() -> None:
+    b = make_batch(HAND, seed=3, n=0)
+    r = reference(HAND, b)
+    assert r.target_gt_idx.dtype.is_floating_point  # ultralytics' n == 0 quirk
+    fig = tal_figure(HAND, b, r.outputs, reference=r)
+    assert [p.title[1] for p in fig.panels] == ["0 positives   0 GT boxes   0 lost a conflict"] * 3
+    dot = blend(BACKGROUND, (235, 235, 235), 0.55)
+    assert near(at(fig, 0, 4, 4), dot)  # anchor 0's point
+    assert near(at(fig, 0, 4, 4, dx=6), BACKGROUND, 0)  # between points: the bare canvas

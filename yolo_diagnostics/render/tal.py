@@ -319,7 +319,7 @@ def _title(scene: TalScene, level: int, c: PanelCounts, region: Region | None) -
 
 
 def _entries(scene: TalScene) -> list[str]:
-    entries = [GT, POINT, SCORE]
+    entries = [GT, POINT] + ([SCORE] if scene.output_error is None else [])
     if scene.floor_changed.any():
         entries.insert(1, FLOORED)
     if scene.has_reference and scene.output_error is None:

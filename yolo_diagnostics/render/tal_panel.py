@@ -177,6 +177,7 @@ def _layers(
     thin = 1 if view.scale < 3 else 2
     keep = include[drawn]
     uncovered = scene.uncovered
+    width = 2 if len(drawn) <= MAX_LABELS else 1  # in a crowd, 2 px outlines hide the discs
     for g, t in zip(drawn[keep].tolist(), tier[keep].tolist()):
         xyxy = _to_view(view, scene.boxes[g])
         if t == 4:  # context: another level's GT
@@ -188,7 +189,7 @@ def _layers(
             x0, y0, x1, y1 = np.rint(np.clip(xyxy, -8, 1e5)).astype(int).tolist()
             hazard_rectangle(img, x0, y0, x1, y1)
         else:
-            box(img, xyxy, gt_colour(g), 2)
+            box(img, xyxy, gt_colour(g), width)
 
 
 def _faint(colour: Colour) -> Colour:

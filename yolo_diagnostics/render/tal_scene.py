@@ -176,7 +176,9 @@ def _add_violations(scene: TalScene, violations: Iterable[object]) -> None:
         check = str(v.check)  # type: ignore[attr-defined]
         where = v.image  # type: ignore[attr-defined]
         if where is None:
-            scene.notes.append(f"{check}: {getattr(v, 'message', '')}".rstrip(": "))
+            message = str(getattr(v, "message", ""))
+            if not (scene.output_error and message and message in scene.output_error):
+                scene.notes.append(f"{check}: {message}".rstrip(": "))  # else said once
             continue
         if int(where) != scene.image:
             elsewhere += 1
