@@ -234,8 +234,12 @@ def _around(problem: TalProblem, boxes: np.ndarray) -> Region | None:
 
 
 def _figure(
-    scene: TalScene, photo: np.ndarray | None, class_names: Sequence[str] | None, region
+    scene: TalScene,
+    photo: np.ndarray | None,
+    class_names: Sequence[str] | None,
+    region: Region | None,
 ) -> TalFigure:
+    """Every level's panel of ``scene``, tiled as `tile_panels` does, over the legend."""
     p = scene.problem
     view = _view(p, region)
     base = _background(p, photo, view)
@@ -247,9 +251,8 @@ def _figure(
         counts = draw_panel(img, scene, level, view, class_names)
         title = _title(scene, level, counts, region)
         pictures.append(with_title(img, title))
-        k = level
-        origin = (PAD + (k % columns) * (w + PAD), PAD + (k // columns) * (TITLE_H + h + PAD))
-        origin = (origin[0], origin[1] + TITLE_H)
+        row, column = divmod(level, columns)  # where tile_panels puts it, under its title
+        origin = (PAD + column * (w + PAD), PAD + row * (TITLE_H + h + PAD) + TITLE_H)
         panels.append(TalPanel(level, stride, p.feature_shapes[level], title, counts, origin, view))
     grid = tile_panels(pictures, columns=columns)
     notes = _notes(scene, panels)

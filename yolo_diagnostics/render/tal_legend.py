@@ -46,7 +46,7 @@ FLOORED = "floored box (the candidate test's only)"
 POINT = "anchor point"
 SCORE = "positive, fill = target score 0 .. 1"
 LOST = "ring: a top-k proposal that lost the conflict (its GT's colour)"
-RED = "offending anchor (red, check id; ref #g = the reference's owner)"
+RED = "offending anchor: red, check id (ref #g: the reference's owner), a line to the owner's box"
 UNCOVERED = "GT without a positive"
 
 

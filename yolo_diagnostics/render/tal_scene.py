@@ -156,8 +156,8 @@ def _read_output(scene: TalScene, output: Sequence[Tensor]) -> None:
     for a in np.flatnonzero(fg & ~named).tolist():
         scene.red.setdefault(a, []).append("gt-index")
     scores = output[2][scene.image].detach().cpu().double()
-    best = torch.nan_to_num(scores, nan=0.0, posinf=1.0, neginf=0.0).amax(-1) if n else None
-    if best is not None and scores.shape[-1]:
+    if scores.shape[-1]:  # the fill's opacity; a NaN or infinite score is a finding, not a fill
+        best = torch.nan_to_num(scores, nan=0.0, posinf=1.0, neginf=0.0).amax(-1)
         scene.score = best.clamp(0, 1).numpy()
 
 
