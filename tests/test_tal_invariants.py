@@ -501,6 +501,27 @@ def test_topk_is_the_quirk_of_a_non_proposer_winning_a_conflict(strict: bool) ->
     assert found(check(problem, batch, ours)) <= {"coverage"}
 
 
+def test_topk2_equal_to_topk_is_no_second_selection() -> None:
+    """topk2 == topk: ultralytics runs no second selection, so a GT that won conflicts it
+    never proposed keeps more than topk2 -- the topk quirk, not a topk2 error. The case the
+    TAL contract found on the reference: a box covering a 64 px input (its 11 positives)."""
+    import json
+    from pathlib import Path
+
+    from yolo_diagnostics.tal.contract.cases import batch_of, case_from_data
+
+    data = json.loads((Path(__file__).parent / "tal_topk2_equal_topk.json").read_text())
+    _, _, case = case_from_data(data)
+    problem, batch = case["problem"], batch_of(case)
+    assert problem.topk2 == problem.topk == 10 and not problem.topk2_applies
+    out = make_assigner(problem, "cpu")(*batch)
+    owned = [int(((out[4][2] == g) & out[3][2]).sum()) for g in range(6)]
+    assert owned == [0, 1, 0, 0, 11, 1]
+    violations = check(problem, batch, out)
+    assert found(violations, "error") == set()
+    assert [v.gts for v in violations if v.check == "topk"] == [(4,)]
+
+
 def test_topk2_fires_when_the_second_selection_is_skipped() -> None:
     """YOLO26's one-to-one head (topk 7, topk2 1) assigned without its topk2."""
     problem = PROBLEMS["one2one"]

@@ -59,9 +59,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--reference-semantics",
-        choices=("yolov5", "strict", "none"),
-        default="yolov5",
-        help="reference the contract diffs the assigner against (default: yolov5)",
+        choices=("yolov5", "ultralytics", "strict", "none"),
+        default=None,
+        help="reference the contract diffs the assigner against (default: yolov5 for the "
+        "anchor contract, ultralytics for the TAL contract)",
     )
     group.addoption(
         "--device",
@@ -81,6 +82,13 @@ def pytest_configure(config: pytest.Config) -> None:
     requested: list[str] | None = config.getoption("device")
     chosen = _DEFAULT_DEVICES if requested is None else _resolve(requested)
     config.stash[_devices_key] = chosen
+    family, semantics = _family(config), config.getoption("reference_semantics")
+    own = {"anchor": "yolov5", "tal": "ultralytics"}[family]
+    if semantics in ("yolov5", "ultralytics") and semantics != own:
+        raise pytest.UsageError(
+            f"--reference-semantics {semantics}: the {family} contract's reference takes "
+            f"{own}, strict or none"
+        )
     spec = config.getoption("assigner")
     if spec is not None:
         from .assigners import load_factory
@@ -176,19 +184,38 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     name, profile = _profile(config)
     seed = config.getoption("hypothesis_seed", None)
     seed_text = seed if seed is not None else "derandomized" if profile.derandomize else "random"
+    family = _family(config)
+    rule = f"rule={config.getoption('rule')} " if family == "anchor" else "family=tal "
     contract = (
-        f"yolo-diagnostics contract: assigner={_assigner_spec(config)} "
-        f"rule={config.getoption('rule')} "
-        f"reference={config.getoption('reference_semantics')} strict={_strict(config)} "
+        f"yolo-diagnostics contract: assigner={_assigner_spec(config)} {rule}"
+        f"reference={_semantics(config)} strict={_strict(config)} "
         f"hypothesis-profile={name} seed={seed_text}"
     )
     return [header, contract]
 
 
-def _assigner_spec(config: pytest.Config) -> str:
+_TAL_CONTRACT = "yolo_diagnostics.tal.contract"
+_TAL_DEFAULT_ASSIGNER = "yolo_diagnostics.tal.reference:make_assigner"
+
+
+def _family(config: pytest.Config) -> str:
+    """``tal`` when the session runs only the TAL contract, else ``anchor``: which family's
+    default assigner and reference semantics the options mean."""
+    args = [str(a).split("::")[0] for a in config.args]
+    tal = [a.startswith(_TAL_CONTRACT) or "/tal/contract" in a for a in args]
+    return "tal" if args and all(tal) else "anchor"
+
+
+def _assigner_spec(config: pytest.Config, family: str | None = None) -> str:
     from .assigners import DEFAULT_ASSIGNER
 
-    return config.getoption("assigner") or DEFAULT_ASSIGNER
+    default = {"anchor": DEFAULT_ASSIGNER, "tal": _TAL_DEFAULT_ASSIGNER}
+    return config.getoption("assigner") or default[family or _family(config)]
+
+
+def _semantics(config: pytest.Config, family: str | None = None) -> str:
+    chosen = config.getoption("reference_semantics")
+    return chosen or {"anchor": "yolov5", "tal": "ultralytics"}[family or _family(config)]
 
 
 def _strict(config: pytest.Config) -> bool:
@@ -213,8 +240,8 @@ def contract_options(pytestconfig: pytest.Config):
     from .assigners import load_factory
     from .contract.properties import ContractOptions
 
-    spec = _assigner_spec(pytestconfig)
-    semantics = pytestconfig.getoption("reference_semantics")
+    spec = _assigner_spec(pytestconfig, "anchor")
+    semantics = _semantics(pytestconfig, "anchor")
     return ContractOptions(
         factory=load_factory(spec),
         assigner=spec,
@@ -222,6 +249,23 @@ def contract_options(pytestconfig: pytest.Config):
         strict=_strict(pytestconfig),
         reference=None if semantics == "none" else semantics,
         rule=pytestconfig.getoption("rule"),
+    )
+
+
+@pytest.fixture(scope="session")
+def tal_contract_options(pytestconfig: pytest.Config):
+    """The TAL assigner under contract and how strictly to judge it (`TalContractOptions`)."""
+    from .assigners import load_factory
+    from .tal.contract.properties import TalContractOptions
+
+    spec = _assigner_spec(pytestconfig, "tal")
+    semantics = _semantics(pytestconfig, "tal")
+    return TalContractOptions(
+        factory=load_factory(spec),
+        assigner=spec,
+        devices=devices(pytestconfig),
+        strict=_strict(pytestconfig),
+        reference=None if semantics == "none" else semantics,
     )
 
 
@@ -249,13 +293,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
         report.extras = [*getattr(report, "extras", []), *report.extra]
         del report.extra
     funcargs = getattr(item, "funcargs", {})
-    options, device = funcargs.get("contract_options"), funcargs.get("device")
+    options = funcargs.get("contract_options") or funcargs.get("tal_contract_options")
+    device = funcargs.get("device")
     if device is not None:
         report.user_properties.append(("device", str(device)))
     if options is None:
         return
     report.user_properties.append(("assigner", options.assigner))
-    from .contract.properties import ContractFailure
+    from .harness.property import ContractFailure
 
     failure = call.excinfo.value if call.excinfo is not None else None
     if report.when == "call" and isinstance(failure, ContractFailure) and failure.case:
@@ -281,6 +326,9 @@ def _keep_failure(item, report, options, device: str, failure) -> None:
         return  # no report, nothing rendered
     from pytest_html import extras
 
+    if failure.case.get("family") == "tal":  # its overlay: see yolo_diagnostics.tal.render
+        report.extras = [*getattr(report, "extras", []), extras.json(content, name="case JSON")]
+        return
     _, _, case = case_from_data(failure.case)
     found = overlay(options, device, case, failure)
     # one HTML extra holds the images: a readable close-up in the row and the full overlay a
@@ -328,7 +376,7 @@ def pytest_metadata(metadata: dict[str, object], config: pytest.Config) -> None:
         "torch": torch.__version__,
         "CUDA device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
         "assigner": _assigner_spec(config),
-        "rule": config.getoption("rule"),
+        "rule": config.getoption("rule") if _family(config) == "anchor" else "(TAL)",
         "Hypothesis profile": config.getoption("hypothesis_profile", None) or default_profile(),
         "Hypothesis seed": "derandomized or random" if seed is None else str(seed),
     }

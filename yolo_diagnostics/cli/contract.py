@@ -8,10 +8,11 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from ..assigners import load_factory
+from ..assigners import DEFAULT_ASSIGNER, load_factory
 from ..devices import resolve_devices
 from ..errors import DiagnosticsError
 from ..files import writable, write_atomic
+from ..rules import DEFAULT_RULE
 from . import bench
 from .common import assigner_and_device, rule
 
@@ -26,18 +27,28 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "check",
         help="run an assigner over the built-in edge-case corpus and check every invariant",
         description="Run an assigner over the built-in corpus (edge cases, seeded random "
-        "boxes, empty batches on P5, P6, YOLOv7's anchors and a tiny grid, all under --rule), "
-        "check every single-call invariant and diff the output with the reference. Exit 1 on "
-        "a failing finding, or when the assigner declares no case applicable.",
+        "boxes, empty batches on P5, P6, YOLOv7's anchors and a tiny grid, all under --rule; "
+        "with --family tal, seeded TAL batches of every edge kind on five problems), check "
+        "every single-call invariant and diff the output with the reference. Exit 1 on a "
+        "failing finding, or when the assigner declares no case applicable.",
     )
     assigner_and_device(run)
+    run.add_argument(
+        "--family",
+        choices=("anchor", "tal"),
+        default="anchor",
+        help="the assigner's family: anchor (build_targets, default) or tal (the "
+        "task-aligned assigner, TaskAlignedAssigner.forward)",
+    )
     rule(run)
     run.add_argument(
         "--reference-semantics",
-        choices=("yolov5", "strict", "none"),
-        default="yolov5",
-        help="reference to diff against (default: yolov5)",
+        choices=("yolov5", "ultralytics", "strict", "none"),
+        default=None,
+        help="reference to diff against (default: yolov5; ultralytics with --family tal)",
     )
+    # the default assigner and rule are the family's
+    run.set_defaults(assigner=None, rule=None)
     run.add_argument("--strict", action="store_true", help="quirk findings fail too")
     run.add_argument("--seed", type=int, default=0, help="seed of the random cases (default 0)")
     run.add_argument(
@@ -77,6 +88,18 @@ def _check(args: argparse.Namespace) -> int:
     (device,) = resolve_devices([args.device])
     if not 0 <= args.seed < 2**64:  # torch's generator takes no more
         raise DiagnosticsError(f"--seed {args.seed}: must be in [0, 2**64)")
+    if args.family == "tal":
+        from .tal import check_tal
+
+        return check_tal(args, device)
+    if args.reference_semantics == "ultralytics":
+        raise DiagnosticsError(
+            "--reference-semantics ultralytics: the anchor family's reference takes yolov5, "
+            "strict or none (ultralytics is --family tal's)"
+        )
+    args.assigner = args.assigner or DEFAULT_ASSIGNER
+    args.rule = args.rule or DEFAULT_RULE
+    args.reference_semantics = args.reference_semantics or "yolov5"
     factory = load_factory(args.assigner)
     reference = None if args.reference_semantics == "none" else args.reference_semantics
     print(

@@ -25,7 +25,7 @@ underscores): it passes clean outputs and fires on an output broken as a real bu
 | padded-owner      | error    | no padded row (mask_gt 0) owns a foreground anchor               |
 | row0-tie          | quirk    | an all-zero-CIoU conflict goes to row 0, padded or outside it    |
 | topk              | quirk    | at most topk positives per GT                                    |
-| topk2             | error    | at most topk2 positives per GT when topk2 is set                 |
+| topk2             | error    | at most topk2 positives per GT when a second selection runs      |
 | total             | error    | foreground anchors per image <= topk x valid GTs                 |
 | background        | quirk    | background rows say so: label nc, zero box, target_gt_idx -1     |
 | coverage          | info     | valid GTs with no positive                                       |
@@ -381,9 +381,11 @@ def _topk(ev: TalEvidence) -> list[TalViolation]:
     return _too_many(ev, "topk", "quirk", ev.problem.topk, "topk")
 
 
-@_register("topk2", "error", "at most topk2 positives per GT when topk2 is set")
+@_register("topk2", "error", "at most topk2 positives per GT when a second selection runs")
 def _topk2(ev: TalEvidence) -> list[TalViolation]:
-    if ev.problem.topk2 is None:
+    # topk2 == topk runs no second selection (ultralytics: `topk2 or topk` != topk), so a
+    # GT may keep more than topk2 through conflicts it won: the topk quirk's, not this one's
+    if not ev.problem.topk2_applies:
         return []
     return _too_many(ev, "topk2", "error", ev.problem.topk2, "topk2")
 

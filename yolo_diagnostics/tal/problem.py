@@ -107,6 +107,14 @@ class TalProblem:
         return self.stal_side if self.stal_threshold is None else self.stal_threshold
 
     @property
+    def too_few_anchors(self) -> bool:
+        """Whether ultralytics itself raises on this problem (given GT rows): ``torch.topk`` of
+        more values than there are anchor points, in the first selection (``topk``) or the
+        second (``topk2``, where it runs). The strict semantics caps both at the anchors."""
+        k = max(self.topk, self.topk2 if self.topk2_applies and self.topk2 else 0)
+        return self.num_anchors < k
+
+    @property
     def topk2_applies(self) -> bool:
         """Whether a second selection runs: ultralytics' ``topk2 or topk`` differs from topk."""
         return self.topk2 is not None and self.topk2 != self.topk
