@@ -16,6 +16,7 @@ from torch import Tensor
 from yolo_diagnostics.tal import TalAssignment, TalProblem, TieTolerance, assign, compare
 from yolo_diagnostics.tal.compare import expected_scores
 from yolo_diagnostics.tal.corpus import TalBatch, make_batch
+from yolo_diagnostics.tal.reference import make_strict_assigner
 
 PROBLEM = TalProblem.preset("ultralytics", num_classes=4, batch_size=2, img_size=(96, 128))
 
@@ -224,3 +225,38 @@ def test_the_stated_tolerance_decides_what_is_a_tie() -> None:
     assert not compare(ref, swapped).equal
     loose = reference_of(batch, tolerance=TieTolerance(rtol=10.0, atol=1.0))
     assert compare(loose, with_owners(loose, ref.fg_mask, gt_idx)).equal
+
+
+def test_strict_nan_metrics_are_silent_at_a_tied_boundary() -> None:
+    """float16: a 270 x 36 px GT against predictions over 256 px wide: areas past 65 504
+    give NaN CIoUs, so the GT's top-k cut is NaN. Under strict a NaN metric never proposes
+    (it is not > 0), as a zero one: the reference gives the GT no positive, and `compare`
+    must accept the reference's own output (it asked for 10 tied anchors it could not get)."""
+    import json
+    from pathlib import Path
+
+    from yolo_diagnostics.tal.contract.base import reference_assign
+    from yolo_diagnostics.tal.contract.cases import batch_of, case_from_data
+
+    data = json.loads((Path(__file__).parent / "tal_strict_nan_metrics.json").read_text())
+    _, _, case = case_from_data(data)
+    problem, batch = case["problem"], batch_of(case)
+    reference = reference_assign(problem, batch, "strict")
+    assert reference.decisions is not None and bool(reference.decisions.kth[1, 0].isnan())
+    assert int(reference.fg_mask.sum()) == 0
+    assert compare(reference, reference.outputs).equal
+    assert compare(reference, make_strict_assigner(problem, "cpu")(*batch)).equal
+
+
+def test_indices_naming_no_gt_row_are_one_mismatch_not_a_crash() -> None:
+    """target_gt_idx with the batch offset left in (b * n + g): image 1's indices are past n."""
+    problem = TalProblem.preset("ultralytics", img_size=(64, 64), batch_size=2, num_classes=3)
+    batch = make_batch(problem, seed=4, kind="near-gt", n=6, padding="none")
+    reference = assign(problem, *batch[:2], *batch[3:], anc_points=batch.anc_points)
+    labels, boxes, scores, fg, idx = reference.outputs
+    offset = torch.tensor([[0], [6]])
+    d = compare(reference, (labels, boxes, scores, fg, idx + offset))
+    assert len(d.mismatches) == 1 and d.mismatches[0].startswith(
+        "target_gt_idx: " + f"{int(fg[1].sum())} foreground anchors name no GT row of 6; "
+        "first image 1, anchor "
+    )

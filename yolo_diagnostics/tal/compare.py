@@ -91,6 +91,15 @@ def compare(
         ]
         return TalDiff(tuple(found), 0)
     gt_idx = gt_idx.long()
+    n = reference.num_gt_rows
+    outside = fg.bool() & ((gt_idx < 0) | (gt_idx >= n))
+    if outside.any():  # nothing else can be read from indices that name no GT row
+        i, a = (int(v) for v in outside.nonzero()[0])
+        line = (
+            f"target_gt_idx: {int(outside.sum())} foreground anchors name no GT row of {n}; "
+            f"first image {i}, anchor {a}: {int(gt_idx[i, a])}"
+        )
+        return TalDiff((line,), 0)
     lines = [
         _decisions(reference, fg, gt_idx),
         *_targets(reference, labels, boxes, fg, gt_idx),

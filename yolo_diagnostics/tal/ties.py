@@ -103,8 +103,9 @@ def decide(
     n_above = group_count(row[above], rows)
     tied = valid & (n_above + group_count(row[band], rows) + outside * zero_in_band > k)
     silent = outside * zero_in_band
-    if strict:  # a zero metric never proposes under strict
-        silent = silent + group_count(row[band & (metric == 0)], rows)
+    if strict:  # a metric that is not > 0 -- zero, or NaN where float16 overflows -- never
+        # proposes under strict
+        silent = silent + group_count(row[band & ~(metric > 0)], rows)
     pair_tied = band & tied[row]
     maybe = pair_tied & (metric > 0) if strict else pair_tied
     claimed = torch.zeros_like(band)
