@@ -189,3 +189,45 @@ def test_a_tal_case_file_round_trips() -> None:
         assert (prop, device, case["problem"]) == ("invariants", "cpu", problem)
         for x, y in zip(batch, batch_of(case)):
             assert x.shape == y.shape and x.dtype == y.dtype and torch.equal(x, y)
+
+
+def test_a_failing_row_shows_the_tal_overlay_and_the_case_replays(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """pytest-html: the failing row carries the case's overlay (an inline PNG of image 0,
+    every level) and the failing findings; `show CASE.json` runs the property again (exit 1)
+    and writes the same kind of overlay."""
+    import base64
+    import re
+    import struct
+
+    result = _contract(
+        pytester,
+        "--assigner",
+        "broken:padded_rows_claim",
+        "-k",
+        "reference",
+        "--html",
+        "report.html",
+        "--self-contained-html",
+    )
+    assert result.ret == 1
+    page = (pytester.path / "report.html").read_text()
+    pictures = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page.replace("\\/", "/"))
+    assert pictures, "no overlay in the report"
+    png = base64.b64decode(pictures[0])
+    width, height = struct.unpack(">II", png[16:24])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and width >= 480 and height >= 480
+    assert "TAL assigner" in page and "padded-owner" in page
+    saved = pytester.path / "reports" / "cases" / "test_contract.py_test_reference_cpu.json"
+    monkeypatch.syspath_prepend(str(pytester.path))  # broken.py, for the replay
+    out = pytester.path / "replayed.png"
+    assert main(["show", str(saved), "--out", str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert "TAL property reference on cpu, assigner broken:padded_rows_claim" in printed
+    assert "fails: [reference] differs from the ultralytics reference" in printed
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the bug fixed, the same case passes
+    fixed = ["show", str(saved), "--assigner", "yolo_diagnostics.tal.reference:make_assigner"]
+    assert main([*fixed, "--out", str(out)]) == 0
+    assert "passes now" in capsys.readouterr().out

@@ -326,17 +326,24 @@ def _keep_failure(item, report, options, device: str, failure) -> None:
         return  # no report, nothing rendered
     from pytest_html import extras
 
-    if failure.case.get("family") == "tal":  # its overlay: see yolo_diagnostics.tal.render
-        report.extras = [*getattr(report, "extras", []), extras.json(content, name="case JSON")]
-        return
-    _, _, case = case_from_data(failure.case)
-    found = overlay(options, device, case, failure)
+    if failure.case.get("family") == "tal":
+        from .report.tal import tal_failure_html, tal_overlay
+        from .tal.contract.cases import case_from_data as tal_case_from_data
+
+        _, _, case = tal_case_from_data(failure.case)
+        html_extra = tal_failure_html(
+            options, device, failure, tal_overlay(options, device, case), reproduce
+        )
+    else:
+        _, _, case = case_from_data(failure.case)
+        found = overlay(options, device, case, failure)
+        html_extra = failure_html(options, device, failure, found, reproduce)
     # one HTML extra holds the images: a readable close-up in the row and the full overlay a
     # click away; a png extra would be a 320 px thumbnail (and pytest-html's viewer would
     # take over the first <img> of the row)
     report.extras = [
         *getattr(report, "extras", []),
-        extras.html(failure_html(options, device, failure, found, reproduce)),
+        extras.html(html_extra),
         extras.json(content, name="case JSON"),
         extras.text(
             reproduce or "no @reproduce_failure blob (print_blob is off)", name="reproduce"

@@ -208,6 +208,10 @@ def replay_case(args: argparse.Namespace) -> int:
     out = args.out or Path("reports") / (args.case.stem + ".png")
     writable(out)
     content = load_case(args.case)
+    if content["case"].get("family") == "tal":
+        from .tal import replay_tal_case
+
+        return replay_tal_case(args, content, out)
     spec = args.assigner or content["assigner"]
     prop, saved_on, case = case_from_data(content["case"])
     device = args.device or saved_on  # --device replays elsewhere than the case ran

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
+from pathlib import Path
 
 from ..assigners import load_factory
 from ..errors import DiagnosticsError
@@ -81,3 +82,73 @@ def check_tal(args: argparse.Namespace, device: str) -> int:
         verdict += f"; {skipped} case(s) not applicable to the assigner"
     print(f"result: {verdict}; findings written to {args.json}")
     return 1 if failed or not applicable else 0
+
+
+def replay_tal_case(args: argparse.Namespace, content: dict, out: Path) -> int:
+    """``show CASE.json`` for a TAL case: run its property again, print what fails (exit 1)
+    or ``passes now`` (exit 0), and write its overlay (and the close-up beside it, when the
+    input is large enough to need one)."""
+    from ..devices import resolve_devices
+    from ..harness.property import ContractFailure
+    from ..report.tal import tal_overlay
+    from ..tal.contract.cases import case_from_data
+    from ..tal.contract.properties import PROPERTIES, TalContractOptions
+
+    prop, saved_on, case = case_from_data(content["case"])
+    if prop not in PROPERTIES:
+        raise DiagnosticsError(f"{args.case}: unknown TAL property {prop!r}")
+    spec = args.assigner or content["assigner"]
+    if args.device is not None:
+        devices = resolve_devices(["cpu", args.device])
+    else:
+        try:
+            devices = resolve_devices(["cpu", saved_on], option="device")
+        except DiagnosticsError as error:
+            raise DiagnosticsError(f"{args.case}: the case's {error}") from None
+    device = devices[-1]
+    if prop == "device" and device == "cpu":
+        raise DiagnosticsError(
+            f"{args.case}: a 'device' case compares the CPU with {saved_on}; it needs "
+            "--device naming that device"
+        )
+    try:
+        factory = load_factory(spec)
+    except DiagnosticsError as error:
+        if args.assigner:
+            raise
+        raise DiagnosticsError(f"{args.case}: the case's {error}") from None
+    options = TalContractOptions(
+        factory=factory,
+        assigner=spec,
+        devices=devices,
+        strict=bool(content.get("strict", False)),
+        reference=content.get("reference"),
+    )
+    failure: ContractFailure | None = None
+    try:
+        found = PROPERTIES[prop].run(options, device, case)
+    except ContractFailure as error:
+        failure, found = error, []
+    drawn = tal_overlay(options, device, case)
+    write_atomic(out, drawn.png)
+    closeup = out.with_name(out.stem + "-closeup.png") if drawn.closeup else None
+    if closeup is not None:
+        write_atomic(closeup, drawn.closeup)
+    problem = case["problem"]
+    print(
+        f"case {args.case}: TAL property {prop} on {device}, assigner {spec}, "
+        f"{problem.batch_size} image(s) of {problem.img_size[0]}x{problem.img_size[1]}, "
+        f"{int(case['mask_gt'].sum())} GT(s)"
+    )
+    if failure is None:
+        print("passes now")
+        for v in found:
+            print(f"    {v}")
+    else:
+        print(f"fails: [{failure.check}] {failure.message}")
+        for v in drawn.violations:
+            print(f"    {v}")
+    print(f"overlay of image {drawn.image} written to {out}")
+    if closeup is not None:
+        print(f"close-up written to {closeup}")
+    return 0 if failure is None else 1

@@ -244,14 +244,21 @@ def load_case(path: Path) -> dict[str, Any]:
         )
     if not isinstance(content.get("strict", False), bool):
         raise DiagnosticsError(f"{path}: 'strict' must be true or false, got {content['strict']!r}")
-    if content.get("reference") not in (None, "yolov5", "strict"):
+    tal = isinstance(content["case"], dict) and content["case"].get("family") == "tal"
+    semantics = ("ultralytics", "strict") if tal else ("yolov5", "strict")
+    if content.get("reference") not in (None, *semantics):
         raise DiagnosticsError(
-            f'{path}: \'reference\' must be "yolov5", "strict" or null, '
+            f'{path}: \'reference\' must be "{semantics[0]}", "strict" or null, '
             f"got {content['reference']!r}"
         )
     try:
-        _, _, case = case_from_data(content["case"])
-        validate_targets(case["problem"], case["targets"])
+        if tal:  # validated as it loads: the six inputs against the problem
+            from ..tal.contract.cases import case_from_data as tal_case_from_data
+
+            tal_case_from_data(content["case"])
+        else:
+            _, _, case = case_from_data(content["case"])
+            validate_targets(case["problem"], case["targets"])
     except ValueError as error:
         raise DiagnosticsError(f"{path}: the case does not load: {error}") from None
     return content
