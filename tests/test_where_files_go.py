@@ -82,6 +82,10 @@ def test_a_storage_folder_the_user_chose_is_kept(tmp_path: Path) -> None:
         (["snapshot", "--out", "{tmp}/afile/s.txt"], "{tmp}/afile: is a file, expected a folder"),
         (["bench", "assign", "--json", "{tmp}"], "{tmp}: is a folder, expected a file name"),
         (["show", "{tmp}/case.json", "--out", "{tmp}/afile/o.png"], "{tmp}/afile: is a file"),
+        (["scan", "--out", "{tmp}/afile"], "{tmp}/afile: is a file, expected a folder"),
+        (["scan", "--json", "{tmp}"], "{tmp}: is a folder, expected a file name to write"),
+        (["synth", "--out", "{tmp}/afile/s.json"], "{tmp}/afile: is a file, expected a folder"),
+        (["show", "--yolo", "{tmp}/x.jpg", "--out", "{tmp}/afile"], "{tmp}/afile: is a file"),
     ],
 )
 def test_an_output_path_is_refused_before_any_work(tmp_path: Path, argv, expected) -> None:

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from ..devices import resolve_devices
 from ..errors import DiagnosticsError
-from ..files import make_folder, write_atomic
+from ..files import make_folder, writable, write_atomic
 from . import common
 
 if TYPE_CHECKING:
@@ -157,6 +157,9 @@ def _scan(args: argparse.Namespace) -> int:
     from ..report.dataset import write_report
     from ..scan import scan_dataset, summary
 
+    writable(args.out / "summary.json")  # the output paths before any work
+    if args.json is not None:
+        writable(args.json)
     (device,) = resolve_devices([args.device])
     problem = problem_of(args)
     if args.pages < 0 or args.workers < 1:
@@ -280,6 +283,7 @@ def show_image(args: argparse.Namespace) -> int:
     from ..report.views import image_views
     from ..scan import scan_dataset
 
+    writable((args.out or Path("reports/show")) / "view.png")  # before any work
     (device,) = resolve_devices([args.device])
     problem = problem_of(args)
     if args.coco is not None:
@@ -337,6 +341,7 @@ def _with_checked_file(dataset: BoxDataset, images: Path) -> BoxDataset:
 def _synth(args: argparse.Namespace) -> int:
     from ..data.synthetic import write_synthetic_coco
 
+    writable(args.out)  # before a million boxes are drawn
     path = write_synthetic_coco(args.out, args.images, args.boxes, args.seed)
     print(f"synthetic COCO dataset: {args.images:,} images, {args.boxes:,} boxes -> {path}")
     return 0
