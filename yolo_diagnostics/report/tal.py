@@ -51,17 +51,24 @@ def tal_overlay(options: Any, device: str, case: dict[str, Any]) -> TalOverlay:
         except ValueError:  # the reference refuses what the assigner took: draw without it
             reference = None
     image = _image_of_interest(violations, reference, output)
-    drawn = dict(image=image, violations=violations, reference=reference)
+    # the background convention names every background anchor: listed, not drawn in red
+    red = tuple(v for v in violations if v.check not in _LISTED_ONLY)
+    drawn = dict(image=image, violations=red, reference=reference)
     png = render_tal(problem, batch, output, **drawn)
     closeup = render_tal_closeup(problem, batch, output, **drawn) if output is not None else None
     return TalOverlay(png, closeup, image, violations, note)
+
+
+_LISTED_ONLY = ("background",)
+"""Checks whose findings cover whole images (the background rows' convention): the report
+lists them, the overlay does not paint their anchors red over the ones that matter."""
 
 
 def _image_of_interest(violations: tuple[Any, ...], reference: Any, output: Any) -> int:
     """The image of the first failing finding that names one, else of the first anchor
     whose foreground or owner differs from the reference's, else image 0."""
     for v in violations:
-        if v.image is not None:
+        if v.image is not None and v.check not in _LISTED_ONLY:
             return int(v.image)
     if reference is not None and isinstance(output, tuple) and len(output) == 5:
         fg, idx = output[3].bool(), output[4].long()
