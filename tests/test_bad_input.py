@@ -602,7 +602,9 @@ def test_assigner_that_breaks_fails_every_case_in_a_line(
     assert line in out
     cases = json.loads(report.read_text())["cases"]
     assert cases and all(case["failed"] for case in cases)
-    assert out.splitlines()[-1].startswith(f"result: FAIL ({len(cases)} of {len(cases)} cases)")
+    assert out.splitlines()[-1].startswith(
+        f"result: FAIL ({len(cases)} of {len(cases)} applicable cases)"
+    )
 
 
 # --------------------------------------------------------------------------- targets
@@ -687,7 +689,8 @@ CASE_ERRORS = [
         with_problem(anchor_t=float("nan")),
         "anchor_t: must be finite and > 1, got nan",
     ),
-    ("g a string", with_problem(g="0.5"), "Problem.g: the neighbour bias must be in [0, 1], got"),
+    ("g a string", with_problem(g="0.5"), "Problem.g: the neighbour bias must be that of a rule"),
+    ("an unknown rule", with_problem(rule="yolov9"), "Problem.rule: expected one of yolov5, "),
     ("anchors a string", with_problem(anchors="p5"), "anchors: expected levels of (w, h) pairs"),
     ("an anchor of text", with_problem(anchors=[[["10", "13"]]] * 3), "anchor 0 is not a (w, h)"),
     ("targets a list", with_case(targets=[[0, 0, 0.5, 0.5, 0.1, 0.1]]), "with 'dtype' and 'data'"),
