@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from yolo_diagnostics.errors import DiagnosticsError
-from yolo_diagnostics.tal import TalProblem, assign, make_assigner, validate_inputs
+from yolo_diagnostics.tal import TalProblem, assign, check, make_assigner, validate_inputs
 from yolo_diagnostics.tal.corpus import TalBatch, make_batch
 
 PROBLEM = TalProblem.preset("ultralytics", num_classes=4, batch_size=2, img_size=(96, 128))
@@ -156,6 +156,36 @@ def test_bad_input_names_the_first_offender(field: str, edit, message: str) -> N
         assign(PROBLEM, *batch[:2], *batch[3:], anc_points=batch.anc_points)
     with pytest.raises(DiagnosticsError, match=whole(message)):
         make_assigner(PROBLEM, "cpu")(*batch)
+    output = make_assigner(PROBLEM, "cpu")(*good())  # the invariants judge inputs first
+    with pytest.raises(DiagnosticsError, match=whole(message)):
+        check(PROBLEM, batch, output)
+
+
+@pytest.mark.parametrize(
+    ("field", "edit", "message"), [c for c in CASES if "torch.Tensor" not in c[2]][:6]
+)
+def test_a_tal_case_file_with_bad_input_is_one_line(
+    field: str, edit, message: str, tmp_path, capsys
+) -> None:  # noqa: ANN001
+    """A case file is input too: ``show`` refuses it in one line naming the file and the
+    first offender, exit 2, nothing written."""
+    import json
+
+    from yolo_diagnostics.cli import main
+    from yolo_diagnostics.harness.cases import case_to_data, dumps_case
+    from yolo_diagnostics.tal.contract.cases import case_of
+
+    data = case_to_data("invariants", "cpu", case_of(PROBLEM, change(field, edit)))
+    path = tmp_path / "case.json"
+    path.write_text(dumps_case({"assigner": "yolo_diagnostics.tal.reference:make_assigner",
+                                "case": json.loads(json.dumps(data))}))  # fmt: skip
+    with pytest.raises(SystemExit) as stop:
+        main(["show", str(path), "--out", str(tmp_path / "o.png")])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1
+    assert re.search(whole(f"yolo-diagnostics: error: {path}: the case does not load: {message}"),
+                     err.rstrip("\n"))  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["case.json"]
 
 
 def test_good_input_and_inert_padding_pass() -> None:
