@@ -72,6 +72,8 @@ class Assignment:
         return self._map(lambda column: column[index])
 
     def to(self, device: torch.device | str) -> Assignment:
+        if self.device == torch.device(device):  # no copy, no op per column
+            return self
         return self._map(lambda column: column.to(device))
 
     def _map(self, fn: Callable[[Tensor], Tensor]) -> Assignment:
@@ -96,7 +98,8 @@ class Assignment:
             [torch.full((len(c),), i, dtype=torch.int64, device=device) for i, c in enumerate(tcls)]
         )
         b, a, gj, gi = (torch.cat([ix[k].long() for ix in indices]) for k in range(4))
-        unknown = torch.full_like(level, UNKNOWN)
+        # one -1 seen through a stride-0 view, not two columns of them: nothing writes them
+        unknown = torch.full((1,), UNKNOWN, device=device).expand(len(level))
         return cls(
             level=level,
             image=b,
@@ -107,7 +110,7 @@ class Assignment:
             tbox=_cat_float(tbox, 4, device),
             anch=_cat_float(anch, 2, device),
             target=unknown,
-            offset=unknown.clone(),
+            offset=unknown,
             num_levels=nl,
         )
 

@@ -113,6 +113,15 @@ def _assign(
     )
 
 
+def rows_by_level(
+    problem: Problem, targets: Tensor, semantics: Semantics = "yolov5"
+) -> Iterator[dict[str, Tensor]]:
+    """`assign`'s rows one level at a time, as dicts of `Assignment` columns, on the
+    problem's own grids; ``targets`` must already be valid (nothing is checked). The
+    invariant checks read the provenance this way, one level's temporaries at a time."""
+    return _levels(problem, targets, semantics, problem.feature_shapes)
+
+
 def _levels(
     problem: Problem, targets: Tensor, semantics: str, shapes: tuple[tuple[int, int], ...]
 ) -> Iterator[dict[str, Tensor]]:
