@@ -109,26 +109,11 @@ def scan_dataset(
     on it), else the first annotation it left out as bad (any reason but crowd), where
     ``"skip"`` counts them and goes on.
     """
-    if not 0 <= scale_aug < 1:
-        raise DiagnosticsError(f"scale_aug: expected a value in [0, 1), got {scale_aug}")
-    if on_bad_annotation not in ("fail", "skip"):
-        raise DiagnosticsError(
-            f"on_bad_annotation: expected 'fail' or 'skip', got {on_bad_annotation!r}"
-        )
-    if on_bad_annotation == "fail":
-        _fail_at_the_first_bad_one(dataset)
+    check_options(dataset, scale_aug, on_bad_annotation)
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     problem = replace(problem, num_classes=max(dataset.num_classes, 1), batch_size=1)
-    geometry = input_geometry(dataset.sizes, problem.img_size)
-    xywh = labels_to_input(dataset.boxes, dataset.box_image, geometry)
-    has_area = (xywh[:, 2] > 0) & (xywh[:, 3] > 0)
-    skipped = list(dataset.skipped) + [
-        Skip(NO_AREA, f"{dataset.source} box id {dataset.box_ids[i]}")
-        for i in np.flatnonzero(~has_area)
-    ]
-    box = np.flatnonzero(has_area)
-    xywh = xywh[box]
+    geometry, box, xywh, skipped = network_targets(dataset, problem.img_size)
     image = dataset.box_image[box]
     seconds["input"] = time.perf_counter() - start
 
@@ -152,8 +137,8 @@ def scan_dataset(
     best, above = fit_metric(torch.from_numpy(sizes).to(device), problem)
     at_scale = {1.0: reason == MATCHED}
     for factor in sorted({1 - scale_aug, 1 + scale_aug} - {1.0}):
-        scaled = torch.from_numpy(_scaled(xywh, factor)[:, 2:4]).to(device)
-        at_scale[factor] = unmatched_reasons(problem, scaled).cpu().numpy() == MATCHED
+        scaled_wh = torch.from_numpy(scaled(xywh, factor)[:, 2:4]).to(device)
+        at_scale[factor] = unmatched_reasons(problem, scaled_wh).cpu().numpy() == MATCHED
     seconds["statistics"] = time.perf_counter() - start
     return ScanResult(
         dataset=dataset,
@@ -173,6 +158,39 @@ def scan_dataset(
         skipped=skipped,
         seconds=seconds,
     )
+
+
+def check_options(dataset: BoxDataset, scale_aug: float, on_bad_annotation: str) -> None:
+    """`DiagnosticsError` for a ``scale_aug`` outside [0, 1) or an unknown
+    ``on_bad_annotation``; with ``"fail"``, for the first image or annotation the loader
+    left out (see `scan_dataset`)."""
+    if not 0 <= scale_aug < 1:
+        raise DiagnosticsError(f"scale_aug: expected a value in [0, 1), got {scale_aug}")
+    if on_bad_annotation not in ("fail", "skip"):
+        raise DiagnosticsError(
+            f"on_bad_annotation: expected 'fail' or 'skip', got {on_bad_annotation!r}"
+        )
+    if on_bad_annotation == "fail":
+        _fail_at_the_first_bad_one(dataset)
+
+
+def network_targets(
+    dataset: BoxDataset, img_size: tuple[int, int]
+) -> tuple[InputGeometry, np.ndarray, np.ndarray, list[Skip]]:
+    """Every box of ``dataset`` at the network input ``img_size``, as YOLOv5's pipeline
+    builds it without augmentation: ``(geometry, box, xywh, skipped)`` -- each image's
+    mapping, the dataset rows ``int64[M]`` that keep an area, their normalized
+    ``float32[M, 4]`` xywh at the input, and the dataset's skipped annotations followed by
+    the boxes left without area. Both scan families start here."""
+    geometry = input_geometry(dataset.sizes, img_size)
+    xywh = labels_to_input(dataset.boxes, dataset.box_image, geometry)
+    has_area = (xywh[:, 2] > 0) & (xywh[:, 3] > 0)
+    skipped = list(dataset.skipped) + [
+        Skip(NO_AREA, f"{dataset.source} box id {dataset.box_ids[i]}")
+        for i in np.flatnonzero(~has_area)
+    ]
+    box = np.flatnonzero(has_area)
+    return geometry, box, xywh[box], skipped
 
 
 def _fail_at_the_first_bad_one(dataset: BoxDataset) -> None:
@@ -201,7 +219,7 @@ def _reasons(problem: Problem, wh: torch.Tensor, counts: Counts) -> np.ndarray:
     return reason
 
 
-def _scaled(xywh: np.ndarray, factor: float) -> np.ndarray:
+def scaled(xywh: np.ndarray, factor: float) -> np.ndarray:
     """Boxes ``float32[M, 4]`` with w and h times ``factor`` about their centres, clipped to
     the input as YOLOv5's ``random_perspective`` clips them."""
     x, y = xywh[:, 0].astype(np.float64), xywh[:, 1].astype(np.float64)
