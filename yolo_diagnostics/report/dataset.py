@@ -17,7 +17,7 @@ import json
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ import cv2
 import jinja2
 import numpy as np
 
+from ..data.boxes import BoxDataset
 from ..files import Staging, write_atomic
 from ..scan.run import ScanResult
 from ..scan.summary import image_table, worst_images
@@ -42,7 +43,8 @@ MEANINGS = {
 IMAGE_COLUMNS = ("index", "file", "id", "targets", "unmatched", "duplicates", "collisions", "tiny")
 
 _STATIC = Path(__file__).parent / "static"
-_PAGE_FILE = re.compile(r"\d+(\.html|-(original|input|assignment|closeup)\.jpg)")
+# the pages of either scan family (the TAL scan's figures are "candidates" and "closeup")
+_PAGE_FILE = re.compile(r"\d+(\.html|-(original|input|assignment|closeup|candidates)\.jpg)")
 
 
 def write_report(
@@ -65,10 +67,24 @@ def write_report(
     turned into one by the CLI) leaves ``out`` as it was. An earlier scan's pages that this
     one does not replace are removed after the move; other files in ``out`` are left alone.
     """
+    return publish_report(
+        out,
+        summary,
+        lambda root: _write_all(result, summary, root, pages, workers, command, progress),
+    )
+
+
+def publish_report(
+    out: Path, summary: dict[str, Any], write: Callable[[Path], tuple[set[str], set[str]]]
+) -> Path:
+    """Stage a report (``write(root)`` fills the empty folder ``root`` and returns the names
+    of its image pages' files and of its figures), add ``summary.json`` with the report's
+    seconds, move it all into ``out`` and remove an earlier scan's pages and figures that
+    this one did not replace (of either scan family; other files are left alone)."""
     start = time.perf_counter()
     out = Path(out)
     with Staging(out) as stage:
-        names = _write_all(result, summary, stage.root, pages, workers, command, progress)
+        names, figures = write(stage.root)
         summary.setdefault("seconds", {})["report"] = round(time.perf_counter() - start, 3)
         write_atomic(stage.root / "summary.json", json.dumps(summary, indent=1))
         stage.publish(last=("index.html", "summary.json"))
@@ -76,7 +92,28 @@ def write_report(
     for old in olds:  # an earlier scan's pages, named as ours are
         if _PAGE_FILE.fullmatch(old.name) and old.name not in names:
             old.unlink()
+    for old in set(FIGURE_FILES) - figures:  # the other family's figures
+        (out / "plots" / old).unlink(missing_ok=True)
     return out / "index.html"
+
+
+FIGURE_FILES = (
+    "wh.png",
+    "positives.png",
+    "best_ratio.png",
+    "unmatched.png",
+    "tal_wh.png",
+    "tal_candidates.png",
+    "tal_classes.png",
+)
+"""The figures a scan report of either family may hold in ``plots/``."""
+
+
+def copy_assets(out: Path) -> None:
+    """The stylesheet and the script every scan page links, into ``out/assets``."""
+    (out / "assets").mkdir(parents=True)
+    for asset in ("report.css", "report.js"):
+        shutil.copyfile(_STATIC / asset, out / "assets" / asset)
 
 
 def _write_all(
@@ -87,16 +124,15 @@ def _write_all(
     workers: int,
     command: str,
     progress: Callable[[int], None] | None,
-) -> set[str]:
-    """The whole report into the (empty) folder ``out``; returns the image pages' files."""
-    (out / "assets").mkdir(parents=True)
-    for asset in ("report.css", "report.js"):
-        shutil.copyfile(_STATIC / asset, out / "assets" / asset)
+) -> tuple[set[str], set[str]]:
+    """The whole report into the (empty) folder ``out``; returns the image pages' files and
+    the figures'."""
+    copy_assets(out)
     plots = scan_plots(result, out / "plots")
     table = image_table(result)
     worst = worst_images(table, pages).tolist()
     (out / "images").mkdir()
-    env = _environment()
+    env = environment()
     page = env.get_template("scan/image.html.j2")
 
     def write_page(rank: int) -> None:
@@ -104,12 +140,7 @@ def _write_all(
         if progress is not None:
             progress(1)
 
-    pool = ThreadPoolExecutor(max(workers, 1))
-    try:
-        for done in [pool.submit(write_page, rank) for rank in range(len(worst))]:
-            done.result()
-    finally:  # on an interrupt, pages not started are not drawn
-        pool.shutdown(wait=True, cancel_futures=True)
+    in_threads(write_page, len(worst), workers)
 
     has_page = np.zeros(result.dataset.num_images, bool)
     has_page[worst] = True
@@ -121,7 +152,7 @@ def _write_all(
             plots=plots,
             meanings=MEANINGS,
             pages=len(worst),
-            images=_image_rows(result, table, has_page),
+            images=image_rows(result.dataset, table, IMAGE_COLUMNS[3:], has_page),
             skipped=result.skipped,
             skipped_total=len(result.skipped),
             skipped_limit=SKIPPED_LISTED,
@@ -131,10 +162,23 @@ def _write_all(
             command=command,
         )
     )
-    return {p.name for p in (out / "images").iterdir()}
+    return {p.name for p in (out / "images").iterdir()}, {p.file for p in plots}
 
 
-def _environment() -> jinja2.Environment:
+def in_threads(work: Callable[[int], None], n: int, workers: int) -> None:
+    """``work(rank)`` for each rank below ``n`` in ``workers`` threads; the first error is
+    raised, and on an interrupt the ranks not started are not run."""
+    pool = ThreadPoolExecutor(max(workers, 1))
+    try:
+        for done in [pool.submit(work, rank) for rank in range(n)]:
+            done.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def environment() -> jinja2.Environment:
+    """The scan reports' Jinja2 environment: autoescaping, strict undefined, and the
+    ``thousands`` and ``percent`` filters."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("yolo_diagnostics.report", "templates"),
         autoescape=True,
@@ -145,17 +189,25 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _image_rows(
-    result: ScanResult, table: dict[str, np.ndarray], has_page: np.ndarray
+def image_rows(
+    dataset: BoxDataset, table: dict[str, np.ndarray], keys: Sequence[str], has_page: np.ndarray
 ) -> dict[str, Any]:
-    """The table of images as JSON-able columns and rows (the page's script draws it)."""
-    ds = result.dataset
-    columns = [np.arange(ds.num_images).tolist(), ds.image_files, ds.image_ids]
-    columns += [table[k].tolist() for k in IMAGE_COLUMNS[3:]]
+    """The table of images as JSON-able columns and rows (the page's script draws it): index,
+    file, id, the ``keys`` of ``table`` (``int64[N]`` each), and whether it has a page."""
+    columns = [np.arange(dataset.num_images).tolist(), dataset.image_files, dataset.image_ids]
+    columns += [table[k].tolist() for k in keys]
     return {
-        "columns": [*IMAGE_COLUMNS, "page"],
+        "columns": ["index", "file", "id", *keys, "page"],
         "rows": [list(row) for row in zip(*columns, has_page.tolist())],
     }
+
+
+def write_jpeg(path: Path, img: np.ndarray) -> None:
+    """``img`` (``uint8[h, w, 3]`` BGR) as a JPEG of `JPEG_QUALITY` at ``path``."""
+    ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:  # pragma: no cover - OpenCV fails only on invalid arrays
+        raise RuntimeError(f"cannot encode {path.name}")
+    path.write_bytes(jpg.tobytes())
 
 
 def _write_page(
@@ -171,10 +223,7 @@ def _write_page(
     k = worst[rank]
     views = image_views(result, k)
     for name, img in views.figures.items():
-        ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        if not ok:  # pragma: no cover - OpenCV fails only on invalid arrays
-            raise RuntimeError(f"cannot encode the {name} view of image {k}")
-        (folder / f"{k}-{name}.jpg").write_bytes(jpg.tobytes())
+        write_jpeg(folder / f"{k}-{name}.jpg", img)
     ds, g = result.dataset, result.geometry
     image = {
         "index": k,

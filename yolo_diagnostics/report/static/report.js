@@ -53,13 +53,18 @@
   const prev = document.getElementById("images-prev");
   const next = document.getElementById("images-next");
   const pageSize = 100;
-  let sortKey = "unmatched", descending = true, page = 0;
+  // the column that marks a row (red) and that the checkbox filters on: the anchor scan's
+  // "unmatched", or what the table names (the TAL scan's targets without a candidate)
+  const bad = table.dataset.bad || "unmatched";
+  const only = onlyUnmatched.dataset.key || bad;
+  const counts = headers.map((th) => th.dataset.key).filter((k) => k && !["index", "file", "id"].includes(k));
+  let sortKey = table.dataset.sort || bad, descending = true, page = 0;
 
   function visible() {
     const text = filter.value.trim().toLowerCase();
     const rows = data.rows.filter((r) =>
       (!text || String(r[col.file]).toLowerCase().includes(text) || String(r[col.id]).toLowerCase().includes(text)) &&
-      (!onlyUnmatched.checked || r[col.unmatched] > 0) &&
+      (!onlyUnmatched.checked || r[col[only]] > 0) &&
       (!onlyPages.checked || r[col.page])
     );
     const k = col[sortKey];
@@ -84,7 +89,7 @@
     const shown = rows.slice(page * pageSize, (page + 1) * pageSize);
     body.replaceChildren(...shown.map((r) => {
       const tr = document.createElement("tr");
-      if (r[col.unmatched] > 0) tr.className = "unmatched";
+      if (r[col[bad]] > 0) tr.className = "unmatched";
       tr.appendChild(cell(r[col.index]));
       const name = document.createElement("td");
       name.className = "text";
@@ -98,9 +103,9 @@
       }
       tr.appendChild(name);
       tr.appendChild(cell(r[col.id], "text"));
-      for (const k of ["targets", "unmatched", "duplicates", "collisions", "tiny"]) {
+      for (const k of counts) {
         const v = r[col[k]];
-        tr.appendChild(cell(v, v === 0 ? "zero" : k === "unmatched" ? "bad" : ""));
+        tr.appendChild(cell(v, v === 0 ? "zero" : k === bad ? "bad" : ""));
       }
       return tr;
     }));
