@@ -30,9 +30,26 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "an HTML report",
         description="Run every box of a COCO or YOLO dataset through YOLOv5's input pipeline "
         "(no augmentation) and the reference assignment; write a JSON summary and a "
-        "browsable HTML report. With no dataset, scans the bundled sample.",
+        "browsable HTML report. With no dataset, scans the bundled sample. With --family tal, "
+        "count each box's candidates of the task-aligned assigner (YOLOv8/YOLO11/YOLO26) "
+        "instead: the anchor points inside it, where small objects are lost.",
     )
     dataset_options(scan)
+    scan.add_argument(
+        "--family",
+        choices=("anchor", "tal"),
+        default="anchor",
+        help="anchor: YOLOv5's build_targets (default); tal: the task-aligned assigner's "
+        "candidate set (--anchors, --anchor-t and --semantics do not apply)",
+    )
+    scan.add_argument(
+        "--tal-preset",
+        choices=tal_presets(),
+        default=None,
+        metavar="PRESET",
+        help="with --family tal: the TalProblem preset: strides, topk and small-box floor "
+        f"({', '.join(tal_presets())}; default ultralytics)",
+    )
     scan.add_argument(
         "--scale-aug",
         type=float,
@@ -140,34 +157,66 @@ def dataset_options(parser: argparse.ArgumentParser, *, show: bool = False) -> N
         help="the reference's semantics (default yolov5)",
     )
     common.device(group)
+    # None until given, so that --family tal can refuse them (`anchor_options` fills them in)
+    parser.set_defaults(anchors=None, anchor_t=None, semantics=None)
+
+
+ANCHOR_DEFAULTS = {"anchors": "yolov5-p5", "anchor_t": 4.0, "semantics": "yolov5"}
+
+
+def anchor_options(args: argparse.Namespace) -> list[str]:
+    """Fill the anchor family's options left unset with their defaults; returns the options
+    given on the command line (as ``--name``)."""
+    given = [name for name in ANCHOR_DEFAULTS if getattr(args, name, None) is not None]
+    for name, default in ANCHOR_DEFAULTS.items():
+        if getattr(args, name, None) is None and hasattr(args, name):  # bench has no semantics
+            setattr(args, name, default)
+    return ["--" + name.replace("_", "-") for name in given]
+
+
+def tal_presets() -> tuple[str, ...]:
+    """The TAL presets ``--tal-preset`` takes."""
+    from ..tal.problem import TAL_PRESETS
+
+    return tuple(TAL_PRESETS)
+
+
+def img_size(args: argparse.Namespace) -> tuple[int, int]:
+    """``--img-size`` as ``(H, W)``."""
+    if len(args.img_size) not in (1, 2):
+        raise DiagnosticsError(f"--img-size: expected S or H W, got {args.img_size}")
+    h, w = tuple(args.img_size) * (3 - len(args.img_size))
+    return h, w
 
 
 def problem_of(args: argparse.Namespace):
     """The `Problem` the options describe."""
     from ..problem import Problem, anchor_set
 
-    if len(args.img_size) not in (1, 2):
-        raise DiagnosticsError(f"--img-size: expected S or H W, got {args.img_size}")
-    size = tuple(args.img_size) * (3 - len(args.img_size))
+    anchor_options(args)
     strides, anchors = anchor_set(args.anchors)
-    return Problem(img_size=size, strides=strides, anchors=anchors, anchor_t=args.anchor_t)
+    return Problem(
+        img_size=img_size(args), strides=strides, anchors=anchors, anchor_t=args.anchor_t
+    )
 
 
 def _scan(args: argparse.Namespace) -> int:
+    if args.family == "tal":
+        from .tal_scan import scan_tal
+
+        return scan_tal(args)
+    if args.tal_preset is not None:
+        raise DiagnosticsError("--tal-preset applies to --family tal only")
     from ..report.dataset import write_report
     from ..scan import scan_dataset, summary
 
-    writable(args.out / "summary.json")  # the output paths before any work
-    if args.json is not None:
-        writable(args.json)
+    check_outputs(args)
     (device,) = resolve_devices([args.device])
     problem = problem_of(args)
-    if args.pages < 0 or args.workers < 1:
-        raise DiagnosticsError("--pages must be >= 0 and --workers >= 1")
     start = time.perf_counter()
     args.finished = "nothing (loading the dataset)"
-    dataset = _load(args)
-    load = time.perf_counter() - start
+    dataset = load(args)
+    load_seconds = time.perf_counter() - start
     args.finished = f"loading {dataset.num_images:,} images"
     print(
         f"yolo-diagnostics scan: {dataset.source}: {dataset.num_images:,} images"
@@ -176,7 +225,7 @@ def _scan(args: argparse.Namespace) -> int:
         f"anchors {args.anchors}, anchor_t {problem.anchor_t:g}, {args.semantics} semantics, "
         f"{device}"
     )
-    with _bar(dataset.num_boxes, "assigning", "targets") as bar:
+    with progress_bar(dataset.num_boxes, "assigning", "targets") as bar:
         result = scan_dataset(
             dataset,
             problem,
@@ -186,7 +235,7 @@ def _scan(args: argparse.Namespace) -> int:
             progress=bar.update,
             on_bad_annotation=args.on_bad_annotation,
         )
-    result.seconds = {"load": load, **result.seconds}
+    result.seconds = {"load": load_seconds, **result.seconds}
     s = summary(result)
     total, drawn = min(args.pages, dataset.num_images), 0
 
@@ -197,7 +246,7 @@ def _scan(args: argparse.Namespace) -> int:
         args.finished = f"the assignment and {drawn:,} of {total:,} pages (not moved into place)"
 
     args.finished = "the assignment, no page"
-    with _bar(total, "pages", "pages") as bar:
+    with progress_bar(total, "pages", "pages") as bar:
         index = write_report(
             result,
             s,
@@ -219,7 +268,16 @@ def _scan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(args: argparse.Namespace, *, names: tuple[str, ...] | None = None):
+def check_outputs(args: argparse.Namespace) -> None:
+    """The output paths and the report's counts, before any work."""
+    writable(args.out / "summary.json")
+    if args.json is not None:
+        writable(args.json)
+    if args.pages < 0 or args.workers < 1:
+        raise DiagnosticsError("--pages must be >= 0 and --workers >= 1")
+
+
+def load(args: argparse.Namespace, *, names: tuple[str, ...] | None = None):
     """The dataset the options name; the bundled sample when they name none."""
     from ..data import load_coco, load_yolo
     from ..data.sample import SAMPLE_COCO, SAMPLE_IMAGES
@@ -228,7 +286,7 @@ def _load(args: argparse.Namespace, *, names: tuple[str, ...] | None = None):
         raise DiagnosticsError("give --coco or --yolo, not both")
     if args.coco is not None and args.images is None:
         return load_coco(args.coco)
-    with _bar(None, "checking image files", "images") as bar:
+    with progress_bar(None, "checking image files", "images") as bar:
         if args.coco is not None:
             return load_coco(args.coco, args.images, workers=args.workers, progress=bar.update)
         if args.yolo is not None:
@@ -284,6 +342,7 @@ def show_image(args: argparse.Namespace) -> int:
     from ..scan import scan_dataset
 
     writable((args.out or Path("reports/show")) / "view.png")  # before any work
+    anchor_options(args)
     (device,) = resolve_devices([args.device])
     problem = problem_of(args)
     if args.coco is not None:
@@ -302,7 +361,7 @@ def show_image(args: argparse.Namespace) -> int:
                 "show needs a case file, --coco ANN.json --image-id N, or --yolo IMAGE"
             )
         names = None if args.names is None else class_names_of(args.names)
-        dataset = _load(args, names=names)
+        dataset = load(args, names=names)
     result = scan_dataset(dataset, problem, semantics=args.semantics, device=device)
     views = image_views(result, 0)
     out = make_folder(args.out or Path("reports/show"))
@@ -347,6 +406,6 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bar(total: int | None, desc: str, unit: str) -> tqdm:
+def progress_bar(total: int | None, desc: str, unit: str) -> tqdm:
     """A progress bar on stderr, shown only on a terminal."""
     return tqdm(total=total, desc=desc, unit=f" {unit}", disable=None, leave=False)
