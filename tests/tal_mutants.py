@@ -178,13 +178,13 @@ def _assign(
     # 5. an anchor several rows claim goes to the largest CIoU over all n rows (first row on
     # ties, a row that never proposed it included)
     contested = (positive.sum(1) > 1)[:, None, :]  # [b, 1, na]
+    contenders = overlaps
     if bug == "conflict-among-claimants":
-        winner = torch.where(positive, overlaps, -1.0).max(1).indices
-    elif bug == "winner-value-not-index":
-        winner = overlaps.max(1)[0].long()
-    else:
-        winner = overlaps.max(1).indices  # [b, na]
-    won = torch.zeros_like(positive).scatter_(1, winner[:, None], True)
+        contenders = torch.where(positive, overlaps, -1.0)
+    won = _first_largest(contenders)
+    if bug == "winner-value-not-index":
+        winner = contenders.amax(1, keepdim=True).long()  # the values of .max(1)
+        won = torch.zeros_like(positive).scatter_(1, winner, True)
     if bug == "conflict-keeps-losers":
         won |= positive
     positive = torch.where(contested, won, positive)
@@ -193,8 +193,8 @@ def _assign(
         positive = positive & torch.zeros_like(positive).scatter_(-1, kept, True)
 
     # 6. targets: the label and box of the owner; background rows gather row 0
-    fg, gt_idx = positive.to(torch.uint8).max(1)  # first positive row, else row 0
-    fg = fg.bool()
+    fg = positive.any(1)
+    gt_idx = torch.where(fg, (positive.cumsum(1) == 0).sum(1), 0)  # first positive row, or 0
     target_labels = labels.gather(1, gt_idx)
     if bug == "background-label-unset":
         target_labels = torch.where(fg, target_labels, 0)
@@ -213,6 +213,15 @@ def _assign(
     if bug == "gt-idx-batch-offset":
         gt_idx = gt_idx + torch.arange(b, device=gt_idx.device)[:, None] * n
     return target_labels, target_bboxes, target_scores, fg, gt_idx
+
+
+def _first_largest(values: Tensor) -> Tensor:
+    """``[b, n, na]`` bool: in each column, the first row holding its largest value (a NaN
+    being the largest, as ``Tensor.max`` has it). ``max(1).indices`` without its slow
+    strided-reduction kernel, a one-hot mask instead of an index."""
+    top = values.amax(1, keepdim=True)
+    best = torch.where(top.isnan(), values.isnan(), values == top)
+    return best & (best.cumsum(1) == 1)
 
 
 def _floored(problem: TalProblem, boxes: Tensor, rows: Tensor, bug: str | None) -> Tensor:
