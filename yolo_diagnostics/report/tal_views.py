@@ -12,6 +12,7 @@ around those below ``topk``. Drawn with the TAL overlay's primitives (`render.ta
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -28,12 +29,9 @@ from ..render.tal_draw import (
     LabelBoard,
     LevelCells,
     View,
-    box,
-    centre_dots,
     dashed_box,
     disc_radius,
     dot_radius,
-    fill_discs,
     outline_width,
 )
 from ..render.targets import left_out
@@ -46,7 +44,9 @@ MAX_PANEL_SIDE = 1280  # inputs larger than this are drawn shrunk to it
 MAX_GTS = 300  # boxes per tile, smallest candidate sets first; the title says what was left out
 CLOSEUP_SIDE = 192  # network px at most a side: drawn at least 3x
 PHOTO_DIM = 0.45  # how far a level tile's photo fades toward the canvas grey
-POINT_COLOUR, POINT_ALPHA = (235, 235, 235), 0.55
+POINT_ALPHA = 0.55  # the anchor points' dots, as the TAL overlays draw them
+_POINT = np.array((235, 235, 235), np.float32)
+DISC_ALPHA = 0.9  # a candidate's disc over the dimmed photo
 FEW_TARGETS = 8  # up to this many, labels carry the class too
 _PALETTE = np.asarray(PALETTE, np.uint8)
 
@@ -147,7 +147,7 @@ def candidates_figure(image: _Image, photo: np.ndarray | None, region: Region | 
     tiles = [with_title(_input_tile(image, base, view, drawn), _input_title(image, drawn, region))]
     for level, stride in enumerate(p.strides):
         img = dimmed.copy()
-        cells = LevelCells(view, stride, *p.feature_shapes[level])
+        cells = _level_cells(view, stride, *p.feature_shapes[level])
         found = _level_tile(img, image, level, cells, drawn)
         ny, nx = p.feature_shapes[level]
         r = image.ranges[level]
@@ -214,28 +214,59 @@ def _level_tile(
     """Anchor points, candidates (fewest-candidate target on top), boxes; returns how many
     anchor points of the level are a candidate of some target."""
     ny, nx, side = cells.ny, cells.nx, cells.side
-    every = np.ones((ny, nx), bool)
-    centre_dots(img, cells, every, POINT_COLOUR, dot_radius(side), POINT_ALPHA)
+    dots = _disc(cells, dot_radius(side))
+    img[dots] = np.rint(img[dots] * (1 - POINT_ALPHA) + _POINT * POINT_ALPHA).astype(np.uint8)
     owner = np.full((ny, nx), -1, np.int64)
     r = image.ranges[level]
     for g in np.argsort(-image.total, kind="stable").tolist():  # smaller sets drawn last
         x_lo, x_hi, y_lo, y_hi = r[g].tolist()
         owner[y_lo:y_hi, x_lo:x_hi] = g
-    taken = owner >= 0
-    colour = _PALETTE[np.maximum(owner, 0) % len(PALETTE)]
-    fill_discs(
-        img,
-        cells,
-        taken,
-        colour,
-        np.full((ny, nx), 0.9),
-        radius=disc_radius(side),
-        outline=outline_width(side),
-    )
+    _discs(img, cells, owner, disc_radius(side), outline_width(side))
     board = LabelBoard(img.shape)
     _boxes(img, image, cells.view, drawn, board)
     board.draw(img, "front")
-    return int(taken.sum())
+    return int((owner >= 0).sum())
+
+
+def _discs(img: np.ndarray, cells: LevelCells, owner: np.ndarray, radius: float, rim: int) -> None:
+    """A disc on each anchor point with an owner (``int64[ny, nx]``, -1 for none) in the
+    owner's colour, blended at `DISC_ALPHA` inside a ``rim`` px rim in the full colour: the
+    look of `render.tal_draw.fill_discs`, with one per-pixel gather instead of three."""
+    if not (owner >= 0).any():
+        return
+    at = cells.pixels(owner)
+    on = (at >= 0) & _disc(cells, radius)
+    colour = _PALETTE[at[on] % len(PALETTE)].astype(np.float32)
+    mixed = img[on] * np.float32(1 - DISC_ALPHA) + colour * np.float32(DISC_ALPHA)
+    edge = _ring(cells, radius, rim)[on]
+    img[on] = np.where(edge[:, None], colour, np.rint(mixed)).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=32)
+def _level_cells(view: View, stride: int, ny: int, nx: int) -> LevelCells:
+    """One level's cells in a view, made once per figure layout (their per-pixel distances
+    are the costly part; pages of one scan share a few layouts)."""
+    return LevelCells(view, stride, ny, nx)
+
+
+@functools.lru_cache(maxsize=64)
+def _disc_mask(cells: LevelCells, radius: float) -> np.ndarray:
+    return cells.centre_distance <= radius
+
+
+@functools.lru_cache(maxsize=64)
+def _ring_mask(cells: LevelCells, radius: float, rim: int) -> np.ndarray:
+    return (cells.centre_distance <= radius) & (cells.centre_distance > radius - rim)
+
+
+def _disc(cells: LevelCells, radius: float) -> np.ndarray:
+    """``bool[h, w]``: pixels within ``radius`` of their cell's anchor point (cached)."""
+    return _disc_mask(cells, radius)
+
+
+def _ring(cells: LevelCells, radius: float, rim: int) -> np.ndarray:
+    """``bool[h, w]``: the outer ``rim`` px of `_disc` (cached)."""
+    return _ring_mask(cells, radius, rim)
 
 
 def _boxes(
@@ -254,7 +285,7 @@ def _boxes(
             x0, y0, x1, y1 = np.rint(np.clip(xyxy, -8, 1e5)).astype(int).tolist()
             hazard_rectangle(img, x0, y0, x1, y1)
         else:
-            box(img, xyxy, colour, width)
+            _rectangle(img, xyxy, colour, width)
     for g in drawn[:MAX_LABELS].tolist():
         x0, y0, x1, y1 = _to_view(view, image.boxes[g]).tolist()
         text = image.labels[g]
@@ -322,6 +353,16 @@ def _background(photo: np.ndarray | None, view: View, dim: float) -> np.ndarray:
     if dim == 0:
         return shown
     return np.rint(shown * (1 - dim) + np.asarray(BACKGROUND) * dim).astype(np.uint8)
+
+
+def _rectangle(img: np.ndarray, xyxy: np.ndarray, colour: tuple[int, int, int], width: int) -> None:
+    """`render.tal_draw.box` (one exact colour, kept within a few pixels of the image),
+    without its per-value numpy calls: a page draws thousands."""
+    h, w = img.shape[:2]
+    x0, y0, x1, y1 = (round(float(v)) for v in xyxy)
+    x0, x1 = (min(max(v, -8), w + 8) for v in (x0, x1))
+    y0, y1 = (min(max(v, -8), h + 8) for v in (y0, y1))
+    cv2.rectangle(img, (x0, y0), (x1, y1), colour, width, cv2.LINE_8)
 
 
 def _to_view(view: View, xyxy: np.ndarray) -> np.ndarray:

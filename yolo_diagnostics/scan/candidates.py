@@ -17,8 +17,8 @@ prefix) of the sorted axis; `searchsorted` finds where ``x > x1`` (resp. ``x < x
 and one step corrects for ``eps``: an axis value past ``x1`` whose rounded difference is still
 ``<= eps`` is at most one (axis values are a stride >= 1 px apart), and a value at or before
 ``x1`` never passes (its difference rounds to ``<= 0``). In float32 -- TAL's own dtype at the
-input -- the correction never fires: every anchor coordinate is >= 0.5, where a positive
-difference of two float32 values exceeds 1e-9; in float64 it does.
+input -- the correction is skipped, as it cannot fire: every anchor coordinate is >= 0.5,
+where a positive difference of two float32 values exceeds 1e-9; in float64 it is made.
 """
 
 from __future__ import annotations
@@ -90,13 +90,24 @@ def without_floor(problem: TalProblem) -> TalProblem:
 def _inside(axis: Tensor, low: Tensor, high: Tensor) -> tuple[Tensor, Tensor]:
     """``[lo, hi)``: the indices of the sorted ``axis`` with ``axis - low > eps`` and
     ``high - axis > eps`` (``hi >= lo``; see the module docstring for why one step of
-    correction after `searchsorted` is exact)."""
-    n = len(axis)
-    eps = INSIDE_EPS
+    correction after `searchsorted` is exact, and needed only where the dtype resolves
+    differences of ``eps`` at the axis' smallest value)."""
     lo = torch.searchsorted(axis, low.contiguous(), right=True)  # first axis value > low
-    at = axis[lo.clamp(max=n - 1)]
-    lo = lo + ((lo < n) & ~((at - low) > eps)).long()
     hi = torch.searchsorted(axis, high.contiguous(), right=False)  # first axis value >= high
-    before = axis[(hi - 1).clamp(min=0)]
-    hi = hi - ((hi > 0) & ~((high - before) > eps)).long()
+    if _resolves_eps(axis):
+        n, eps = len(axis), INSIDE_EPS
+        at = axis[lo.clamp(max=n - 1)]
+        lo += ((lo < n) & ~((at - low) > eps)).long()
+        before = axis[(hi - 1).clamp(min=0)]
+        hi -= ((hi > 0) & ~((high - before) > eps)).long()
     return lo, torch.maximum(hi, lo)
+
+
+def _resolves_eps(axis: Tensor) -> bool:
+    """Whether two values of ``axis.dtype``, one of them an axis value (all are >= the first,
+    ``stride / 2``), can differ by a positive amount ``<= INSIDE_EPS``: their difference is
+    a multiple of an ulp of at least ``finfo.eps * axis[0] / 4`` (or exceeds ``axis[0] /
+    2``). True for float64; never for float32, where ``x > x1`` alone decides."""
+    if len(axis) == 0:
+        return False
+    return torch.finfo(axis.dtype).eps * float(axis[0]) / 4 <= INSIDE_EPS
