@@ -17,7 +17,8 @@ from yolo_diagnostics.assigners import DEFAULT_ASSIGNER
 from yolo_diagnostics.bench import interleave, peak_bytes, random_targets, rounds_for
 from yolo_diagnostics.bench.assign import NTS, _ratio_terms
 from yolo_diagnostics.cli import _parser, main
-from yolo_diagnostics.cli.bench import assign_mode, contract_mode
+from yolo_diagnostics.cli.bench import anchor_defaults, assign_mode, contract_mode
+from yolo_diagnostics.cli.dataset import problem_of
 from yolo_diagnostics.problem import Problem
 from yolo_diagnostics.validate import validate_targets
 
@@ -62,6 +63,11 @@ def test_contract_options_before_or_after_the_mode(argv: list[str]) -> None:
 def test_bench_assign_parses_with_its_defaults() -> None:
     args = _parser().parse_args(["bench", "assign"])
     assert args.run is assign_mode
+    assert args.family == "anchor"
+    # unset until assign_mode knows the family: --family tal refuses them when given
+    assert (args.nt, args.img_size, args.anchors, args.anchor_t) == (None,) * 4
+    anchor_defaults(args)
+    problem_of(args)  # fills --anchors and --anchor-t
     assert args.nt == list(NTS) == [0, 10, 100, 1000, 10000, 100000]
     assert (args.batch_size, args.img_size, args.anchors, args.anchor_t) == (
         16,

@@ -47,10 +47,30 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "package's ComputeLoss.build_targets (when installed), the reference with yolov5 and "
         "strict semantics, an --assigner, invariants.check on their outputs and the guard "
         "(every=1, every=10 amortized); print median ms per call, ratios to yolov5's "
-        "build_targets and peak memory at the largest nt. Always exit 0.",
+        "build_targets and peak memory at the largest nt. With --family tal, time "
+        "ultralytics' TaskAlignedAssigner, the TAL reference and tal.invariants.check per "
+        "(input size, GTs per image) row, with peak memory at every row. Always exit 0.",
     )
     _assign_options(assign)
+    _tal_options(assign)
     assign.set_defaults(run=assign_mode)
+
+
+_TAL_ONLY = ("rows", "tal_preset", "num_classes")
+
+
+def anchor_defaults(args: argparse.Namespace) -> None:
+    """Refuse ``--family tal``'s options; fill the anchor family's left unset (``--nt``,
+    ``--img-size``; `dataset.problem_of` fills ``--anchors`` and ``--anchor-t``)."""
+    from ..bench.assign import NTS
+
+    given = [f"--{n.replace('_', '-')}" for n in _TAL_ONLY if getattr(args, n) is not None]
+    if given:
+        raise DiagnosticsError(f"{', '.join(given)}: --family tal's, not the anchor family's")
+    if args.nt is None:
+        args.nt = list(NTS)
+    if args.img_size is None:
+        args.img_size = [640]
 
 
 def _contract_options(parser: argparse.ArgumentParser, default: bool) -> None:
@@ -110,6 +130,37 @@ def _assign_options(parser: argparse.ArgumentParser) -> None:
         "--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)"
     )
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
+    # None until given, so that --family tal can refuse them (`assign_mode` fills them in)
+    parser.set_defaults(nt=None, img_size=None, anchors=None, anchor_t=None)
+
+
+def _tal_options(parser: argparse.ArgumentParser) -> None:
+    from ..bench.tal import ROWS
+
+    group = parser.add_argument_group("--family tal")
+    group.add_argument(
+        "--family",
+        choices=("anchor", "tal"),
+        default="anchor",
+        help="anchor (build_targets, default) or tal (the task-aligned assigner)",
+    )
+    group.add_argument(
+        "--rows",
+        nargs="+",
+        default=None,
+        metavar="PX:GTS",
+        help="with --family tal: one table row per square input side and GTs per image "
+        f"(default {' '.join(f'{s}:{g}' for s, g in ROWS)})",
+    )
+    group.add_argument(
+        "--tal-preset",
+        default=None,
+        metavar="PRESET",
+        help="with --family tal: the TalProblem preset (default ultralytics)",
+    )
+    group.add_argument(
+        "--num-classes", type=int, default=None, help="with --family tal: classes (default 80)"
+    )
 
 
 def contract_mode(args: argparse.Namespace) -> int:
@@ -160,6 +211,11 @@ def assign_mode(args: argparse.Namespace) -> int:
 
     if args.json is not None:
         writable(args.json)  # before minutes of timing, not after
+    if args.family == "tal":
+        from .tal_bench import bench_tal
+
+        return bench_tal(args)
+    anchor_defaults(args)
     if min(args.nt) < 0:
         raise DiagnosticsError(f"--nt: expected numbers >= 0, got {args.nt}")
     if args.repeats < 1:
