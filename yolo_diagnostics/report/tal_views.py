@@ -105,10 +105,10 @@ def tal_image_views(result: TalScanResult, k: int) -> TalImageViews:
     )
     pixels, missing = image_pixels(result, k)  # type: ignore[arg-type]  # reads .dataset only
     photo = None if pixels is None else letterbox(pixels, p.img_size).image
-    figures = {"candidates": candidates_figure(image, photo, None)}
+    figures = {"candidates": _figure(image, photo, None)}
     region = _closeup_region(image)
     if region is not None:
-        figures["closeup"] = candidates_figure(image, photo, region)
+        figures["closeup"] = _figure(image, photo, region)
     height, width = p.img_size
     bare = result.total_without_floor[mine]
     table = [
@@ -136,7 +136,7 @@ def _status(total: int, topk: int) -> str:
     return f"below topk ({total} < {topk})" if total < topk else "at least topk"
 
 
-def candidates_figure(image: _Image, photo: np.ndarray | None, region: Region | None) -> np.ndarray:
+def _figure(image: _Image, photo: np.ndarray | None, region: Region | None) -> np.ndarray:
     """The input tile and one tile per level over the legend, tiled in two columns."""
     p = image.result.problem
     view = _view(p.img_size, p.strides[-1], region)

@@ -87,16 +87,6 @@ class TalScanResult:
         """``int64[M]`` candidates over all levels, without the floor."""
         return self.per_level_without_floor.sum(1, dtype=np.int64)
 
-    @property
-    def without(self) -> np.ndarray:
-        """``bool[M]`` targets without a candidate (with the floor)."""
-        return self.total == 0
-
-    @property
-    def below(self) -> np.ndarray:
-        """``bool[M]`` targets with at least one candidate but fewer than ``topk``."""
-        return below_topk(self.total, self.problem.topk)
-
     def targets_of(self, image: int) -> np.ndarray:
         """The target indices of ``image`` (``int64[k]``, ascending)."""
         lo, hi = np.searchsorted(self.image, [image, image + 1])

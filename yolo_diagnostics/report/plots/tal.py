@@ -103,10 +103,10 @@ def tal_wh_figure(result: TalScanResult) -> tuple[Figure, str]:
         ("without the floor" if p.stal else "no floor", result.total_without_floor, False)
     )
     two = len(panels) == 2
-    fig = Figure(figsize=(WIDTH_IN, 6.8 if two else 7.0), dpi=DPI)
+    fig = Figure(figsize=(WIDTH_IN, 6.8 if two else 5.6), dpi=DPI)
     FigureCanvasAgg(fig)
-    h_px = 680 if two else 700
-    places = ((70, 175, 390), (545, 175, 390)) if two else ((80, 60, 560),)
+    h_px = 680 if two else 560
+    places = ((70, 175, 390), (545, 175, 390)) if two else ((70, 70, 420),)
     bounds = shade_bounds(p.topk)
     colours = list(SHADES[: len(bounds)])
     cmap, norm = ListedColormap(colours), BoundaryNorm([*bounds, 2**31], len(colours))
@@ -198,7 +198,7 @@ def tal_wh_figure(result: TalScanResult) -> tuple[Figure, str]:
     where = (
         {"loc": "lower center", "bbox_to_anchor": (0.5, 0.01), "ncols": 2}
         if two
-        else {"loc": "upper left", "bbox_to_anchor": (660 / 960, 620 / 700), "ncols": 1}
+        else {"loc": "upper left", "bbox_to_anchor": (510 / 960, 490 / 560), "ncols": 1}
     )
     fig.legend(handles=handles, fontsize=SMALL_SIZE + 0.5, frameon=False, **where)
     shading = (
