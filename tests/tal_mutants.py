@@ -173,28 +173,31 @@ def _assign(
     positive = (times == 1) & inside
     if bug != "padding-unmasked":
         positive &= valid[..., None]
-    proposed = positive
 
     # 5. an anchor several rows claim goes to the largest CIoU over all n rows (first row on
-    # ties, a row that never proposed it included)
-    contested = (positive.sum(1) > 1)[:, None, :]  # [b, 1, na]
-    contenders = overlaps
+    # ties, a row that never proposed it included); only those columns are looked at
+    proposed = positive
+    image, anchor = (positive.sum(1, dtype=torch.int16) > 1).nonzero(as_tuple=True)
+    claims = positive[image, :, anchor]  # [K, n]: the contested columns
+    contenders = overlaps[image, :, anchor]
     if bug == "conflict-among-claimants":
-        contenders = torch.where(positive, overlaps, -1.0)
+        contenders = torch.where(claims, contenders, -1.0)
     won = _first_largest(contenders)
     if bug == "winner-value-not-index":
-        winner = contenders.amax(1, keepdim=True).long()  # the values of .max(1)
-        won = torch.zeros_like(positive).scatter_(1, winner, True)
+        winner = contenders.amax(-1, keepdim=True).long()  # the values of .max(-1)
+        won = torch.zeros_like(claims).scatter_(-1, winner, True)
     if bug == "conflict-keeps-losers":
-        won |= positive
-    positive = torch.where(contested, won, positive)
+        won |= claims
+    positive = positive.clone()
+    positive[image, :, anchor] = won
     if problem.topk2_applies and bug != "no-topk2":  # each row keeps its topk2 best
         kept = (align * positive).topk(problem.topk2, dim=-1).indices
         positive = positive & torch.zeros_like(positive).scatter_(-1, kept, True)
 
     # 6. targets: the label and box of the owner; background rows gather row 0
-    fg = positive.any(1)
-    gt_idx = torch.where(fg, (positive.cumsum(1) == 0).sum(1), 0)  # first positive row, or 0
+    first = _first_row(positive)  # [b, 1, na]: n where no row is positive
+    fg = first[:, 0] < n
+    gt_idx = torch.where(fg, first[:, 0].long(), 0)  # background: row 0
     target_labels = labels.gather(1, gt_idx)
     if bug == "background-label-unset":
         target_labels = torch.where(fg, target_labels, 0)
@@ -216,12 +219,21 @@ def _assign(
 
 
 def _first_largest(values: Tensor) -> Tensor:
-    """``[b, n, na]`` bool: in each column, the first row holding its largest value (a NaN
-    being the largest, as ``Tensor.max`` has it). ``max(1).indices`` without its slow
-    strided-reduction kernel, a one-hot mask instead of an index."""
-    top = values.amax(1, keepdim=True)
+    """``[K, n]`` bool: in each row of ``values`` ``[K, n]``, the first column holding its
+    largest value (a NaN being the largest, as ``Tensor.max`` has it), as a one-hot mask."""
+    top = values.amax(-1, keepdim=True)
     best = torch.where(top.isnan(), values.isnan(), values == top)
-    return best & (best.cumsum(1) == 1)
+    columns = torch.arange(values.shape[-1], device=values.device)
+    return columns == torch.where(best, columns, values.shape[-1]).amin(-1, keepdim=True)
+
+
+def _first_row(mask: Tensor) -> Tensor:
+    """``[b, 1, na]`` int32: the first row where ``mask`` ``[b, n, na]`` holds, n if none.
+    ``Tensor.max(1)``'s indices, but through ``amin``: an index-returning reduction over a
+    middle dimension costs milliseconds a call on small tensors, a values-only one does not."""
+    n = mask.shape[1]
+    rows = torch.arange(n, dtype=torch.int32, device=mask.device)[:, None]
+    return torch.where(mask, rows, n).amin(1, keepdim=True)
 
 
 def _floored(problem: TalProblem, boxes: Tensor, rows: Tensor, bug: str | None) -> Tensor:
