@@ -18,7 +18,7 @@ from yolo_diagnostics.bench import interleave, peak_bytes, random_targets, round
 from yolo_diagnostics.bench.assign import NTS, _ratio_terms
 from yolo_diagnostics.cli import _parser, main
 from yolo_diagnostics.cli.bench import anchor_defaults, assign_mode, contract_mode
-from yolo_diagnostics.cli.dataset import problem_of
+from yolo_diagnostics.cli.inputs import problem_of
 from yolo_diagnostics.problem import Problem
 from yolo_diagnostics.validate import validate_targets
 

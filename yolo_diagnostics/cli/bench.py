@@ -61,7 +61,7 @@ _TAL_ONLY = ("rows", "tal_preset", "num_classes")
 
 def anchor_defaults(args: argparse.Namespace) -> None:
     """Refuse ``--family tal``'s options; fill the anchor family's left unset (``--nt``,
-    ``--img-size``; `dataset.problem_of` fills ``--anchors`` and ``--anchor-t``)."""
+    ``--img-size``; `inputs.problem_of` fills ``--anchors`` and ``--anchor-t``)."""
     from ..bench.assign import NTS
 
     given = [f"--{n.replace('_', '-')}" for n in _TAL_ONLY if getattr(args, n) is not None]
@@ -207,7 +207,7 @@ def assign_mode(args: argparse.Namespace) -> int:
 
     from ..bench.assign import AssignBench, run
     from ..bench.tables import format_tables
-    from .dataset import problem_of
+    from .inputs import problem_of
 
     if args.json is not None:
         writable(args.json)  # before minutes of timing, not after

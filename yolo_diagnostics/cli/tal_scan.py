@@ -15,7 +15,7 @@ from typing import Any
 from ..devices import resolve_devices
 from ..errors import DiagnosticsError
 from ..files import write_atomic
-from .dataset import anchor_options, check_outputs, img_size, load, progress_bar
+from .inputs import anchor_options, check_outputs, img_size, load, progress_bar
 
 DEFAULT_PRESET = "ultralytics"
 

@@ -31,8 +31,6 @@ each kind.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from hypothesis import strategies as st
 from hypothesis.strategies import DrawFn, SearchStrategy
@@ -52,7 +50,6 @@ from .kinds import (
 )
 from .problem import TalProblem
 
-# with `large_tal_cases` and `large_tal_problems`, imported on first use (`__getattr__`)
 __all__ = [
     "BOX_KINDS",
     "PADDINGS",
@@ -96,15 +93,6 @@ _PADDINGS = st.sampled_from(PADDINGS)
 _PREDICTIONS = st.sampled_from(("random",) * 2 + PREDICTION_KINDS[1:])
 _SCORES = st.sampled_from(("uniform", "exact", "exact", "zero", "identical"))
 _PRECISIONS = st.sampled_from(("float32", "float32", "float16", "amp"))
-
-
-def __getattr__(name: str) -> Any:
-    # the scale strategies are built from this module's: importing them here would be a cycle
-    if name in ("large_tal_cases", "large_tal_problems"):
-        from . import scale
-
-        return getattr(scale, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @st.composite
