@@ -315,7 +315,12 @@ PROPERTIES: dict[str, Property] = {
     p.id: p
     for p in (
         _property(
-            "invariants", "invariants", "every single-call invariant holds", _plain, _invariants
+            "invariants",
+            "invariants",
+            "every single-call invariant holds",
+            _plain,
+            _invariants,
+            reduce=reduce_rows,
         ),
         _property(
             "reference",
@@ -324,6 +329,7 @@ PROPERTIES: dict[str, Property] = {
             _plain,
             _reference,
             lambda o, d: None if o.reference else "--reference-semantics none",
+            reduce=reduce_rows,
         ),
         _property(
             "scale",

@@ -2,31 +2,30 @@
 
 The shrinker orders examples by their choices, not by their rows: for the scale property a
 batch whose rows come from a few drawn numbers can be its minimal example with thousands of
-rows. `reduce_rows` then runs the property again on parts of the rows (delta debugging: each
-part alone, then each part left out, the parts halved when none fails) and keeps the
-smallest that fails the same way, within `MAX_CALLS` runs.
+rows, and a plain case can keep a row it could not delete without changing the others.
+`reduce_rows` then runs the property again on parts of the rows (delta debugging: each part
+alone, then each part left out, the parts halved when none fails) and keeps the smallest
+that fails the same way, within `MAX_CALLS` runs.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 
 from ..errors import NotApplicable
 from ..harness.property import Case, ContractFailure, Property
 
-if TYPE_CHECKING:
-    from .properties import ContractOptions
-
 MAX_CALLS = 64
 
 
 def reduce_rows(
-    prop: Property, options: ContractOptions, device: str, failure: ContractFailure
+    prop: Property, options: Any, device: str, failure: ContractFailure
 ) -> ContractFailure:
     """The failure of the smallest row subset of ``failure.drawn`` found to fail alike (the
-    same check, the same invariant or cause); ``failure`` itself if none is smaller."""
+    same check, the same invariant or cause); ``failure`` itself if none is smaller.
+    ``options`` are the property's own (`properties.ContractOptions`)."""
     case: Case = failure.drawn
     targets = case["targets"]
     same = _signature(failure)
@@ -64,7 +63,10 @@ def reduce_rows(
 
 
 def _signature(failure: ContractFailure) -> tuple[str, str]:
-    """The check and what failed inside it: the invariant's id or the reference diff (scale
-    messages read "<size>: <what>: ..."), or the crash's exception type."""
+    """The check and what failed inside it: for the scale property the invariant's id or the
+    reference diff (its messages read "<size>: <what>: ..."), for a crash the exception type
+    ("the assigner raised <type>: ..."); elsewhere the check (the invariant's id) alone."""
     parts = failure.message.split(": ")
-    return failure.check, parts[1] if len(parts) > 2 else parts[0]
+    if failure.check == "scale":
+        return failure.check, parts[1] if len(parts) > 2 else parts[0]
+    return failure.check, parts[0] if failure.check == "crash" else ""
