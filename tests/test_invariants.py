@@ -201,6 +201,19 @@ def test_ratio_fires_on_a_pair_at_the_threshold() -> None:
     assert v.rows == (3,) and "max(r, 1/r) = 4 is not < anchor_t = 4" in v.message
 
 
+def test_rows_of_a_target_no_anchor_keeps_are_judged_not_crashed_on() -> None:
+    """Anchor 1 only (4 x 4) and a 1 x 1 target: no pair is kept, yet an output writes the
+    centre row twice (YOLOv5 with ``<=``, at integer coordinates). The checks once indexed
+    the empty pair table here and raised IndexError instead of reporting."""
+    problem = dataclasses.replace(GRID, anchors=(((32, 32),),))
+    targets = torch.tensor([target(2.0, 1.0)])
+    row = [0, 0, 1, 2, 1, 0.0, 0.0, 1, 1, 4, 4]
+    bad = edit(reference(problem, targets), add=[row, row])
+    found = check(problem, targets, bad)
+    assert only(found, "ratio").rows == (0, 1)
+    assert only(found, "duplicates").rows == (1,) and only(found, "duplicates").severity == "error"
+
+
 def test_ratio_fires_on_a_dropped_pair() -> None:
     """Only one way round (r, not 1/r): the 1 x 1 target's centre row is missing."""
     targets = torch.tensor([target(2.25, 1.75), target(5.5, 2.5, gw=2)])

@@ -97,7 +97,7 @@ class Assignment:
         level = torch.cat(
             [torch.full((len(c),), i, dtype=torch.int64, device=device) for i, c in enumerate(tcls)]
         )
-        b, a, gj, gi = (torch.cat([ix[k].long() for ix in indices]) for k in range(4))
+        b, a, gj, gi = (torch.cat([_int64(ix[k]) for ix in indices]) for k in range(4))
         # one -1 seen through a stride-0 view, not two columns of them: nothing writes them
         unknown = torch.full((1,), UNKNOWN, device=device).expand(len(level))
         return cls(
@@ -106,7 +106,7 @@ class Assignment:
             anchor=a,
             gj=gj,
             gi=gi,
-            cls=torch.cat([c.long() for c in tcls]),
+            cls=torch.cat([_int64(c) for c in tcls]),
             tbox=_cat_float(tbox, 4, device),
             anch=_cat_float(anch, 2, device),
             target=unknown,
@@ -137,6 +137,11 @@ class Assignment:
             row["offset"] = OFFSET_KINDS[o] if o != UNKNOWN else None
             out.append(row)
         return out
+
+
+def _int64(column: Tensor) -> Tensor:
+    """``column`` as int64 (itself when it is: no op, as most outputs' indices are)."""
+    return column if column.dtype == torch.int64 else column.long()
 
 
 def _cat_float(parts: Sequence[Tensor], width: int, device: torch.device) -> Tensor:

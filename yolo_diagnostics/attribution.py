@@ -5,14 +5,17 @@ The invariant checks need no provenance: a row is attributed to the target whose
 targets form one *group* whose multiplicity is the number of rows each of its cells should
 get. `Context` computes this once per call, in O(n log n) of rows and targets:
 
-- groups by a lexicographic sort of the target rows (``torch.unique(dim=0)`` compares rows
-  element by element on the CPU, and took most of the time at 10 000 targets);
-- candidates for a row are only the targets of its (image, class) whose x lies within the
-  tolerance of the row's x, found by binary search in targets sorted by (image, class, x);
-  comparing every row with every target of its (image, class) made the checks quadratic
-  (12 of 14 s at 100 000 targets);
+- groups by a sort of the target rows: one int64 sort on (image, class, x) when that alone
+  orders them (no two targets share it), else a lexicographic sort of whole rows;
+- the target of each row: `attribution_known` reads it from the reference's provenance when
+  the output is row for row the reference's (YOLOv5's own row order), else
+  `attribution_search` finds it by a tolerance search; both give the same answer;
 - the (group, anchor) pairs under the ratio rule and their five candidate cells, for all
-  levels at once.
+  levels at once, and for each row its pair and cell.
+
+Speed: per-row work is a few dozen tensor ops, each an ``index_select`` or an elementwise op
+on 1-D columns. ``x[index]`` on a small table, reductions over a last dim of 2 or 4 and
+broadcasts with a short inner dim are several times slower on the CPU and are avoided.
 """
 
 from __future__ import annotations
@@ -24,23 +27,26 @@ import torch
 from torch import Tensor
 
 from .assignment import Assignment, first_of_run, lexsort
+from .attribution_known import attribute_known, known_targets
+from .attribution_search import attribute_search
 from .problem import Problem
 from .rules import published_tests, strict_tests
 
 KINDS = ((0, 0), (-1, 0), (0, -1), (1, 0), (0, 1))  # centre, left, up, right, down as (dx, dy)
 
-_BUDGET = 1 << 22  # candidate (row, target) pairs compared per chunk
-
-# `KINDS` index of the cell at (dx, dy) from the centre, indexed by (dx + 1) * 3 + dy + 1
-_KIND_AT = torch.tensor([-1, 1, -1, 2, 0, 4, -1, 3, -1])
-
 
 class _Constants(NamedTuple):
     anchors: Tensor  # [nl, na, 2] float32, grid units
+    anchor_columns: tuple[Tensor, Tensor]  # [nl * na] float32 w, h: anchors[level, a] at
+    # level * na + a (1-D: index_select on a [n, 2] table copies row by row, far slower)
     size: Tensor  # [nl, 2] int64 (nx, ny)
     gain: Tensor  # [nl, 4] float32 (nx, ny, nx, ny), YOLOv5's gain
     tol: Tensor  # [nl] float64, a few float32 ulps of the largest grid coordinate
-    step: Tensor  # [5, 2] int64, `KINDS`
+    kind_at: Tensor  # [25] int64, `KINDS` index of the cell (dx, dy) at (dx + 2) * 5 + dy + 2
+    first_cell: Tensor  # [nl] int64, cells of the levels before: one cell index for all
+    last: Tensor  # [2, nl] int64 (nx - 1; ny - 1), the clamp, axis-major
+    grid: Tensor  # [2, nl] float32 (nx; ny), YOLOv5's gain[[2, 3]], axis-major
+    off: tuple[float, float]  # -g, +g as float32 values: the published neighbour offsets
 
 
 @functools.lru_cache(maxsize=64)
@@ -48,82 +54,158 @@ def _constants(problem: Problem, device: str) -> _Constants:
     """A problem's small tensors on one device, made once (tensors made per call are a
     large part of a check's cost at small nt)."""
     size = torch.tensor([(nx, ny) for ny, nx in problem.feature_shapes], device=device)
+    anchors = problem.anchors_grid(device)
+    kind_at = torch.full((25,), -1, device=device)  # -1: not one of the five cells
+    for k, (dx, dy) in enumerate(KINDS):
+        kind_at[(dx + 2) * 5 + dy + 2] = k
+    cells = [ny * nx for ny, nx in problem.feature_shapes]
+    g = torch.tensor((-problem.g, problem.g), dtype=torch.float32)  # YOLOv5's float32 off
     return _Constants(
-        anchors=problem.anchors_grid(device),
+        anchors=anchors,
+        anchor_columns=(anchors[..., 0].flatten(), anchors[..., 1].flatten()),
         size=size,
         gain=size.repeat(1, 2).float(),
         tol=64 * torch.finfo(torch.float32).eps * size.amax(1).double(),
-        step=torch.tensor(KINDS, device=device),
+        kind_at=kind_at,
+        first_cell=torch.tensor([sum(cells[:i]) for i in range(len(cells))], device=device),
+        last=(size - 1).T.contiguous(),
+        grid=size.T.float().contiguous(),
+        off=(float(g[0]), float(g[1])),
     )
 
 
 class Pairs(NamedTuple):
     """All levels' kept (``level``, anchor ``a``, group ``u``) pairs, each ``Tensor[n]``, their
-    five candidate ``cells`` ``Tensor[5, n, 2]`` (gi, gj), and ``Tensor[5, n]`` masks of the
-    cells the problem's rule takes as published (``y5``, `rules.published_tests`) and as
-    meant (``strict``). Kind 0 is the centre cell. ``y5_rows Tensor[5, n]`` int64 counts the
-    rows the published code writes into each cell: more than one where a test fires but its
-    clamped cell is the centre cell again (YOLOv5's duplicates)."""
+    ``centre`` cells ``Tensor[2, n]`` (gi; gj), and ``Tensor[5, n]`` masks of the five
+    candidate `cells` the problem's rule takes as published (``y5``,
+    `rules.published_tests`) and as meant (``strict``). Kind 0 is the centre cell.
+    ``y5_rows Tensor[5, n]`` int64 counts the rows the published code writes into each cell:
+    more than one where a test fires but its clamped cell is the centre cell again (YOLOv5's
+    duplicates)."""
 
     level: Tensor
     a: Tensor
     u: Tensor
-    cells: Tensor
+    centre: Tensor
     y5: Tensor
     strict: Tensor
-    y5_rows: Tensor
+    repeats: Tensor  # [n] int64, the rows the published code writes twice into the centre
+
+    @property
+    def y5_rows(self) -> Tensor:
+        """``Tensor[5, n]`` int64 (made on demand: only duplicates read it)."""
+        rows = self.y5.long()
+        rows[0] += self.repeats
+        return rows
+
+    @property
+    def cells(self) -> Tensor:
+        """``Tensor[5, n, 2]`` (gi, gj) of the five candidate cells, `KINDS` order; made on
+        demand (only findings read them, and the broadcast is slow)."""
+        step = torch.tensor(KINDS, device=self.centre.device)
+        return self.centre.T[None] + step[:, None]
 
 
 class Context:
     """What every check needs, computed once: the table, target groups and row attribution.
 
-    ``group[t]`` is the group of target ``t`` (identical rows share one), ``mult[u]`` its
-    size, ``row_group[r]`` the group row ``r`` reproduces (-1 if none or out of bounds),
-    ``attributed`` the rows with a group. ``pairs`` are the (level, anchor, group) pairs
-    the ratio rule keeps; for each attributed row ``row_pair`` and ``row_kind`` say which
-    pair and candidate cell it is (-1: none); ``counts Tensor[5, P]`` how many rows each
-    candidate cell of each pair got.
+    ``table`` is level by level, as `Assignment.from_yolov5` makes it, and ``targets`` are
+    valid. ``group[t]`` is the group of target ``t`` (identical rows share one), ``mult[u]``
+    its size, ``row_group[r]`` the group row ``r`` reproduces (-1 if none or out of bounds),
+    ``attributed`` the rows with a group (``all_attributed``: every row). ``pairs`` are the
+    (level, anchor, group) pairs the ratio rule keeps, ``owed[p]`` the rows each of their
+    cells should get (the group's size); for each attributed row ``row_pair`` and
+    ``row_kind`` say which pair and candidate cell it is (-1: none); ``counts Tensor[5, P]``
+    how many rows each candidate cell of each pair got. ``known`` says whether the rows'
+    targets were read from the reference's provenance rather than searched for: the fields
+    are the same either way.
     """
 
     def __init__(self, problem: Problem, targets: Tensor, table: Assignment) -> None:
         self.problem, self.targets, self.table = problem, targets, table
         self.device = targets.device
         self.shapes = problem.feature_shapes
-        const = _constants(problem, str(self.device))
-        self.anchors, self.size, self.gain, self.tol, self.step = const
-        size = self.size
-        self._group_targets(targets)
-        self.in_bounds = (
-            (table.image >= 0)
-            & (table.image < problem.batch_size)
-            & (table.anchor >= 0)
-            & (table.anchor < problem.na)
-            & (table.gj >= 0)
-            & (table.gj < size[table.level, 1])
-            & (table.gi >= 0)
-            & (table.gi < size[table.level, 0])
+        self.const = const = _constants(problem, str(self.device))
+        self.anchors, self.size, self.gain, self.tol = (
+            const.anchors,
+            const.size,
+            const.gain,
+            const.tol,
         )
-        self.row_group = self._attribute()
-        self.attributed = (self.row_group >= 0).nonzero().flatten()
+        # the table is level by level (`Assignment.from_yolov5`): where each level's rows end
+        self.level_ends = torch.bincount(table.level, minlength=len(self.shapes)).cumsum(0)
+        self._group_targets(targets)
+        self.group_keys: Tensor | None = None  # `attribution_search.group_keys`, made once
+        self._attribute_rows()
         self.pairs = self._kept_pairs()
+        self.owed = self.mult.index_select(0, self.pairs.u)
         self.row_pair, self.row_kind = self._place_rows()
-        placed = self.row_kind >= 0
-        at = self.row_kind * len(self.pairs.u) + self.row_pair
-        self.counts = torch.bincount(at[placed], minlength=5 * len(self.pairs.u))
-        self.counts = self.counts.view(5, len(self.pairs.u))
+        self._count_rows()
+
+    def _attribute_rows(self) -> None:
+        """``in_bounds``, ``row_group`` and the attributed rows; ``known`` (the rows'
+        targets read from the reference, `known_targets`) or searched for."""
+        table = self.table
+        target = None
+        if len(self.mult) and len(table):
+            target = known_targets(self.problem, self.targets, table)
+        self.known = target is not None
+        if self.known:  # the reference's rows: valid image ids, anchors, clamped cells
+            self.in_bounds = torch.ones(len(table), dtype=torch.bool, device=self.device)
+            self.all_in_bounds = True
+        else:
+            self.in_bounds = _in_bounds(table, self.problem, self.size)
+            self.all_in_bounds = bool(self.in_bounds.all())
+        if len(self.mult) == 0 or len(table) == 0:
+            self.row_group = torch.full_like(table.level, -1)
+        elif target is not None:
+            self.row_group = attribute_known(self, target)
+        else:
+            self.row_group = attribute_search(self)
+        has = self.row_group >= 0
+        self.all_attributed = bool(has.all())
+        self._attributed = None if self.all_attributed else has.nonzero().flatten()
+
+    def _count_rows(self) -> None:
+        """``placed`` (attributed rows in a candidate cell of their pair), ``cell_at`` (a
+        flat index into ``Tensor[5, P]`` tables at each row's own cell, 0 for the unplaced)
+        and ``counts``: one bincount, no sort."""
+        n = len(self.pairs.u)
+        self.placed = self.row_kind >= 0
+        # kind * P + pair is negative exactly for the unplaced rows (kind -1, pair < P)
+        at = torch.add(self.row_pair, self.row_kind, alpha=n)
+        self.cell_at = at.clamp(min=0)
+        spare = torch.bincount(at.clamp_(min=-1).add_(1), minlength=5 * n + 1)  # 0: unplaced
+        self.counts = spare[1:].view(5, n)
+
+    @property
+    def attributed(self) -> Tensor:
+        """``Tensor[A]`` int64, the rows with a group, ascending (made on demand when it is
+        every row)."""
+        if self._attributed is None:
+            self._attributed = torch.arange(len(self.table), device=self.device)
+        return self._attributed
+
+    def attributed_where(self, mask: Tensor) -> Tensor:
+        """The ``attributed`` rows where ``mask Tensor[A]`` holds, ascending."""
+        if self.all_attributed:
+            return mask.nonzero().flatten()
+        return self.attributed[mask]
 
     def _group_targets(self, targets: Tensor) -> None:
-        keys = targets
-        if targets.dtype == torch.float32 and len(targets):
-            # valid targets: integer ids, x, y, w, h >= 0, whose float32 bits sort as their
-            # values (+ 0.0 makes -0.0 +0.0): three int64 keys, three sorts instead of six
-            ids = targets[:, 0].long() * self.problem.num_classes + targets[:, 1].long()
-            bits = (targets[:, 2:6] + 0.0).view(torch.int32).long()
-            keys = torch.stack(
-                (ids, bits[:, 0] << 32 | bits[:, 1], bits[:, 2] << 32 | bits[:, 3]), 1
-            )
-        order = lexsort(keys)
-        start = first_of_run(keys[order])
+        found = _float32_order(targets, self.problem)
+        if found is None:  # other dtypes: whole rows, column by column
+            order = lexsort(targets)
+            start = first_of_run(targets[order])
+        else:
+            order, start = found
+        if start is None:  # every target its own group
+            nt = len(order)
+            self.group = torch.empty_like(order)
+            self.group[order] = torch.arange(nt, device=self.device)
+            self.group_targets = targets.index_select(0, order)
+            self.mult = torch.ones(nt, dtype=torch.int64, device=self.device)
+            return
         sorted_group = torch.cumsum(start, 0) - 1
         self.group = torch.empty_like(sorted_group)
         self.group[order] = sorted_group
@@ -145,156 +227,134 @@ class Context:
         groups = max(len(self.mult), self.problem.batch_size * self.problem.na)
         return ((level * groups + group) * self.problem.na + anchor) * cells + gj * width + gi
 
+    def of_attributed(self, column: Tensor) -> Tensor:
+        """A per-row column of the table read at the ``attributed`` rows (itself when every
+        row is attributed: no gather)."""
+        return column if self.all_attributed else column.index_select(0, self.attributed)
+
     def of_rows(self, cell_mask: Tensor) -> Tensor:
         """``Tensor[5, P]`` bool over the pairs' candidate cells, read at each attributed
         row's own cell: ``Tensor[len(attributed)]``, False for rows off every cell."""
-        placed = self.row_kind >= 0
         if len(self.pairs.u) == 0:
-            return placed
-        return cell_mask[self.row_kind.clamp(min=0), self.row_pair.clamp(min=0)] & placed
+            return self.placed
+        return cell_mask.reshape(-1).index_select(0, self.cell_at) & self.placed
 
     def members(self, groups: Tensor) -> tuple[int, ...]:
         """Target indices of the given groups, ascending."""
         chosen = torch.zeros(len(self.mult), dtype=torch.bool, device=self.device)
-        chosen[groups] = True  # a mask, not torch.isin: that was slowest of all at 100k
-        return tuple(chosen[self.group].nonzero().flatten().tolist())
-
-    # ----------------------------------------------------------------- attribution
-    def _attribute(self) -> Tensor:
-        """Per row, the nearest group within tolerance among those of its image and class.
-
-        Groups are sorted by (image, class, x) into one float64 key ``4 * id + x`` (x in
-        [0, 1]; 4 keeps the windows of neighbouring ids apart). A row's candidates are the
-        groups whose key lies within twice the tolerance of its own; every candidate pair
-        is then judged on all four coordinates, so the result equals comparing the row
-        with every target of its (image, class).
-        """
-        table = self.table
-        if len(self.group_targets) == 0 or len(table) == 0:
-            return torch.full_like(table.level, -1)
-        nc = self.problem.num_classes
-        gt = self.group_targets
-        gkey = (gt[:, 0].double() * nc + gt[:, 1].double()) * 4 + gt[:, 2].double()
-        gkey, order = torch.sort(gkey)
-        level = table.level.clamp(0, len(self.shapes) - 1)
-        nx = self.size[:, 0].index_select(0, level).double()
-        rx = (table.gi.double() + table.tbox[:, 0].double()) / nx
-        rkey = (table.image.double() * nc + table.cls.double()) * 4 + rx
-        tol = self.tol.index_select(0, level)
-        window = 2 * tol / nx + 1e-9
-        usable = self.in_bounds & (table.cls >= 0) & (table.cls < nc)
-        lo = torch.searchsorted(gkey, rkey - window)
-        # most rows have one candidate: read the next two keys instead of a second search
-        edge = rkey + window
-        padded = torch.cat((gkey, gkey.new_full((2,), torch.inf)))
-        some = usable & (padded[lo] <= edge)  # False for NaN keys
-        many = some & (padded[lo + 1] <= edge)
-        # every row against its first candidate: no gathers of rows
-        first = order.index_select(0, lo.clamp(max=len(order) - 1))
-        hit = some & ~many & (self._distance(None, first) <= tol)
-        out = torch.where(hit, first, -1)
-        rows = many.nonzero().flatten()
-        if len(rows):
-            n = torch.zeros_like(lo)
-            n[rows] = torch.searchsorted(gkey, edge[rows], right=True) - lo[rows]
-            ends = torch.cumsum(n[rows], 0)
-            start = 0
-            while start < len(rows):
-                base = int(ends[start - 1]) if start else 0
-                stop = max(start + 1, int(torch.searchsorted(ends, base + _BUDGET, right=True)))
-                self._attribute_chunk(out, rows[start:stop], lo, n, order)
-                start = stop
-        return out
-
-    def _distance(self, rows: Tensor | None, group: Tensor) -> Tensor:
-        """Largest difference, in grid units, between what each row (all if ``rows`` is
-        None) implies (centre ``gij + tbox_xy``, wh ``tbox_wh``) and its candidate group's
-        target, float64."""
-        t = self.table if rows is None else self.table.select(rows)
-        centre = torch.stack((t.gi, t.gj), 1) + t.tbox[:, :2]  # in tbox's dtype
-        implied = torch.cat((centre, t.tbox[:, 2:]), 1).double()
-        gain = self.gain.index_select(0, t.level)
-        truth = (self.group_targets.index_select(0, group)[:, 2:6] * gain).double()
-        return (implied - truth).abs().amax(1)
-
-    def _attribute_chunk(
-        self, out: Tensor, rows: Tensor, lo: Tensor, n: Tensor, order: Tensor
-    ) -> None:
-        table = self.table
-        counts = n[rows]
-        pair_row = torch.repeat_interleave(rows, counts)
-        if len(pair_row) == 0:
-            return
-        first = torch.cumsum(counts, 0) - counts
-        rank = torch.arange(len(pair_row), device=self.device) - torch.repeat_interleave(
-            first, counts
-        )
-        group = order[lo[pair_row] + rank]
-        level = table.level[pair_row]
-        dist = self._distance(pair_row, group)
-        dist = torch.where(dist <= self.tol[level], dist, torch.inf)
-        best = torch.full((len(table),), torch.inf, dtype=torch.float64, device=self.device)
-        best.scatter_reduce_(0, pair_row, dist, "amin")
-        winner = torch.isfinite(dist) & (dist == best[pair_row])
-        pick = torch.full_like(out, len(self.group_targets))
-        pick.scatter_reduce_(0, pair_row[winner], group[winner], "amin")
-        hit = pick[rows] < len(self.group_targets)
-        out[rows[hit]] = pick[rows[hit]]
+        chosen.index_fill_(0, groups, True)  # a mask, not torch.isin: slowest of all at 100k
+        return tuple(chosen.index_select(0, self.group).nonzero().flatten().tolist())
 
     # ----------------------------------------------------------------- what is owed
     def _kept_pairs(self) -> Pairs:
         """Every level's (anchor, group) pairs under the ratio rule (YOLOv5's float
         expression) with their candidate cells."""
-        txywh = self.txywh()  # [nl, U, 4]
-        r = txywh[:, None, :, 2:4] / self.anchors[:, :, None]  # [nl, na, U, 2]
-        keep = torch.max(r, 1 / r).amax(3) < self.problem.anchor_t
-        level, a, u = keep.nonzero().unbind(1)
-        gxy = txywh.reshape(-1, 4)[level * len(self.mult) + u, :2]
-        return Pairs(level, a, u, *self._candidate_cells(level, gxy))
+        gt, gain = self.group_targets, self.gain
+        # max(r, 1 / r) over w and h, one [nl, na, U] plane each: the values of YOLOv5's
+        # ``targets * gain`` and [nl, na, U, 2] ratio, without a reduction over a dim of 2
+        anchors = self.anchors[..., None]  # [nl, na, 2, 1]
+        rw = (gt[:, 4][None] * gain[:, 2:3])[:, None] / anchors[:, :, 0]
+        rh = (gt[:, 5][None] * gain[:, 3:4])[:, None] / anchors[:, :, 1]
+        worst = torch.maximum(torch.maximum(rw, 1 / rw), torch.maximum(rh, 1 / rh))
+        level, a, u = (worst < self.problem.anchor_t).nonzero().unbind(1)
+        # gxy of each pair: the product YOLOv5 computes, of the same two factors
+        xy = torch.stack(
+            [gt[:, 2 + k].index_select(0, u) * gain[:, k].index_select(0, level) for k in (0, 1)]
+        )
+        return Pairs(level, a, u, *self._candidate_cells(level, xy))
 
     def _place_rows(self) -> tuple[Tensor, Tensor]:
         """Per attributed row, its kept pair (index into `pairs`, -1 if its (level, group,
         anchor) is not under the ratio rule) and which of the pair's five candidate cells it
         is in (`KINDS` index, -1 if none): rows are counted per (kind, pair) with no sort."""
-        t, rows, pairs, na = self.table, self.attributed, self.pairs, self.problem.na
-        groups = len(self.mult)
+        t, pairs, na = self.table, self.pairs, self.problem.na
+        groups, n = len(self.mult), len(pairs.u)
         lookup = torch.full((len(self.shapes) * groups * na,), -1, device=self.device)
         lookup[(pairs.level * groups + pairs.u) * na + pairs.a] = torch.arange(
-            len(pairs.u), device=self.device
+            n, device=self.device
         )
-        pair = lookup[(t.level[rows] * groups + self.row_group[rows]) * na + t.anchor[rows]]
-        if len(pairs.u) == 0:
+        level, anchor = self.of_attributed(t.level), self.of_attributed(t.anchor)
+        group = self.of_attributed(self.row_group)
+        pair = lookup.index_select(0, (level * groups + group) * na + anchor)
+        if n == 0:
             return pair, pair.clone()
-        centre = pairs.cells[0, pair.clamp(min=0)]
-        dx, dy = t.gi[rows] - centre[:, 0], t.gj[rows] - centre[:, 1]
-        near = (pair >= 0) & (dx.abs() <= 1) & (dy.abs() <= 1)
-        kind = _KIND_AT.to(self.device)[((dx + 1) * 3 + dy + 1).clamp(0, 8)]
-        return pair, torch.where(near, kind, -1)
+        # each row's offset from its pair's centre cell, plus 2 (the centre minus 2 is read
+        # at pair + 1; first, for pair -1, a cell so far off the grid that attributed rows,
+        # which are in the grid, are 2 or more away from it)
+        corner = torch.cat((pairs.centre.new_full((2, 1), -4), pairs.centre - 2), 1)
+        at = pair + 1
+        dx = self.of_attributed(t.gi) - corner[0].index_select(0, at)
+        dy = self.of_attributed(t.gj) - corner[1].index_select(0, at)
+        # `kind_at` at (dx + 2) * 5 + dy + 2, cells two or more away clamped to two away
+        at = torch.add(dy.clamp_(0, 4), dx.clamp_(0, 4), alpha=5)
+        return pair, self.const.kind_at.index_select(0, at)
 
-    def _candidate_cells(self, level: Tensor, gxy: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Per pair, the five cells and whether each rule takes them.
+    def _candidate_cells(self, level: Tensor, xy: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Per pair, the centre cell and whether each rule takes each of the five cells;
+        ``xy Tensor[2, n]`` the pairs' grid coordinates, x then y (axis-major: every op
+        runs along n, and the [2, n] halves are the [5, n] masks' rows 1-2 and 3-4).
 
-        Returns ``cells Tensor[5, n, 2]`` (gi, gj), ``Tensor[5, n]`` masks for the problem's
-        rule as its published code computes it (`rules.published_tests`, after its clamp;
-        "y5") and as it is meant (`rules.strict_tests`), and the published code's rows per
-        cell (`Pairs.y5_rows`).
+        Returns ``centre Tensor[2, n]``, ``Tensor[5, n]`` masks for the problem's rule as
+        its published code computes it (`rules.published_tests`, after its clamp; "y5") and
+        as it is meant (`rules.strict_tests`), and the published code's rows per cell
+        (`Pairs.y5_rows`).
         """
-        g = self.problem.g
-        size = self.size[level]
-        centre = torch.minimum(gxy.floor().long(), size - 1)
-        step = self.step
-        cells = centre[None] + step[:, None]
-        ones = torch.ones(len(level), dtype=torch.bool, device=self.device)
-        y5_lo, y5_hi = published_tests(self.problem.rule, g, gxy, self.gain[level, :2])
-        off = step.float() * g
-        y5_cells = torch.minimum((gxy[None] + off[:, None]).long(), size - 1).clamp(min=0)
-        fires = torch.stack((ones, y5_lo[:, 0], y5_lo[:, 1], y5_hi[:, 0], y5_hi[:, 1]))
-        # YOLOv5 takes a neighbour only where its own cell really is that neighbour; a test
-        # that fires onto the (clamped) centre cell writes a second row there
-        y5_at = (y5_cells == cells).all(2)
-        y5 = fires & y5_at
-        y5_rows = y5.long()
-        y5_rows[0] += (fires[1:] & (y5_cells[1:] == cells[:1]).all(2)).sum(0)
-        st_lo, st_hi = strict_tests(g, gxy - centre, centre, size - 1)
-        strict = torch.stack((ones, st_lo[:, 0], st_lo[:, 1], st_hi[:, 0], st_hi[:, 1]))
-        return cells, y5, strict, y5_rows
+        g, const = self.problem.g, self.const
+        last = const.last.index_select(1, level)  # [2, n]
+        centre = torch.minimum(xy.floor().long(), last)
+        # YOLOv5's neighbour cell (gxy -+ g).long(), clamped, on the axis it moves along; on
+        # the other axis it is the centre cell (gxy >= 0: .long() is floor)
+        lo_cell = torch.minimum((xy + const.off[0]).long(), last).clamp_(min=0)
+        hi_cell = torch.minimum((xy + const.off[1]).long(), last).clamp_(min=0)
+        lo, hi = published_tests(self.problem.rule, g, xy, const.grid.index_select(1, level))
+        ones = torch.ones((1, len(level)), dtype=torch.bool, device=self.device)
+        y5 = torch.cat((ones, lo & (lo_cell == centre - 1), hi & (hi_cell == centre + 1)))
+        # a test that fires onto the (clamped) centre cell writes a second row there
+        repeats = (lo & (lo_cell == centre)).sum(0) + (hi & (hi_cell == centre)).sum(0)
+        st_lo, st_hi = strict_tests(g, xy - centre, centre, last)
+        return centre, y5, torch.cat((ones, st_lo, st_hi)), repeats
+
+
+def _in_bounds(table: Assignment, problem: Problem, size: Tensor) -> Tensor:
+    """``Tensor[n]`` bool: 0 <= b < B, 0 <= a < na, 0 <= gj < ny, 0 <= gi < nx per row;
+    ``size Tensor[nl, 2]`` (nx, ny) per level. An integer is in [0, m] when clamping it
+    there leaves it as it is."""
+    last = (size - 1).index_select(0, table.level)  # [n, 2] (nx - 1, ny - 1)
+    inside = table.image.clamp(0, problem.batch_size - 1) == table.image
+    inside &= table.anchor.clamp(0, problem.na - 1) == table.anchor
+    inside &= torch.minimum(table.gj.clamp(min=0), last[:, 1]) == table.gj
+    inside &= torch.minimum(table.gi.clamp(min=0), last[:, 0]) == table.gi
+    return inside
+
+
+def _float32_order(targets: Tensor, problem: Problem) -> tuple[Tensor, Tensor | None] | None:
+    """The stable lexicographic order of valid float32 targets ``Tensor[nt, 6]``, and
+    ``Tensor[nt]`` bool where a run of identical ones starts in it (None: every row does);
+    None for other dtypes and for ids too many to share 64 bits with x's.
+
+    Valid targets have integer ids and x, y, w, h >= 0, whose float32 bits sort as their
+    values (+ 0.0 makes -0.0 +0.0). One int64 sort on (image, class, x) orders them; only
+    the rows of runs that share it are sorted again on (y, w, h), in place of the runs.
+    """
+    nc = problem.num_classes
+    if targets.dtype != torch.float32 or problem.batch_size * nc >= 1 << 32:
+        return None
+    bits = (targets[:, 2:6] + 0.0).view(torch.int32).long()
+    ids = targets[:, 0].long() * nc + targets[:, 1].long()
+    first, order = torch.sort(ids << 30 | bits[:, 0], stable=True)  # x's bits < 2 ** 30
+    tied = first[1:] == first[:-1]
+    if not bool(torch.count_nonzero(tied)):
+        return order, None
+    rest = torch.stack((bits[:, 1] << 32 | bits[:, 2], bits[:, 3]), 1)  # (y, w), h
+    in_run = torch.zeros(len(first), dtype=torch.bool, device=first.device)
+    in_run[1:] |= tied
+    in_run[:-1] |= tied
+    at = in_run.nonzero().flatten()
+    rows = order[at]
+    order[at] = rows[lexsort(torch.cat((first[at, None], rest[rows]), 1))]
+    # a run starts where (image, class, x) changes, or within a tie where (y, w, h) does
+    start = torch.ones_like(in_run)
+    start[1:] = ~tied
+    after = tied.nonzero().flatten() + 1
+    start[after] = (rest[order[after]] != rest[order[after - 1]]).any(1)
+    return order, start

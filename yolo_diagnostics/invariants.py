@@ -14,56 +14,22 @@ registered here for the table and run by the contract.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 from torch import Tensor
 
 from .assignment import Assignment, YoloV5Output, rank_in_group
 from .attribution import Context
+from .findings import any_of, missing_cells, per_level, row_text
 from .problem import Problem
+from .shapes import shape_violations
 from .validate import validate_targets
+from .violations import Invariant, Severity, Violation
 
-Severity = Literal["error", "quirk", "info"]
-
-_DENSE_SLOTS = 1 << 22  # collisions: at most this large a table of all (image, anchor, cell)
-
-
-@dataclass(frozen=True)
-class Violation:
-    """One finding: which check, how severe, where, and a one-line human message.
-
-    ``rows`` index the canonical table (`Assignment.from_yolov5` order: level by level, in
-    output order); ``targets`` index the input targets.
-    """
-
-    check: str
-    severity: Severity
-    level: int | None
-    rows: tuple[int, ...]
-    targets: tuple[int, ...]
-    message: str
-
-    @property
-    def fails(self) -> bool:
-        return self.severity == "error"
-
-    def __str__(self) -> str:
-        where = "" if self.level is None else f" level {self.level}"
-        return f"[{self.severity}] {self.check}{where}: {self.message}"
-
-
-@dataclass(frozen=True)
-class Invariant:
-    """A registered check. ``single_call`` checks are judged from one output by `check`;
-    the others compare several calls and are run by the contract."""
-
-    id: str
-    severity: Severity
-    meaning: str
-    run: Callable[[Context], list[Violation]] | None = field(default=None, repr=False)
-    single_call: bool = True
+# collisions: a table of every (image, anchor, cell) slot when it has at most this many slots,
+# and at most _DENSE_PER_ROW per row (or _DENSE_FLOOR in all): filling a table mostly left
+# empty costs less than sorting the rows, up to about that
+_DENSE_SLOTS, _DENSE_PER_ROW, _DENSE_FLOOR = 1 << 22, 64, 1 << 16
 
 
 INVARIANTS: dict[str, Invariant] = {}
@@ -89,7 +55,7 @@ def check(
     """
     validate_targets(problem, targets)
     broken = shape_violations(problem, targets, output)
-    if broken:
+    if broken or targets.shape[0] == 0:  # no targets and (shapes) no rows: nothing to judge
         return broken
     ctx = Context(problem, targets, Assignment.from_yolov5(output).to(targets.device))
     found = [v for inv in INVARIANTS.values() if inv.run is not None for v in inv.run(ctx)]
@@ -104,63 +70,6 @@ def _escalate(v: Violation) -> Violation:
     return Violation(v.check, "error", v.level, v.rows, v.targets, v.message)
 
 
-# --------------------------------------------------------------------------- shapes
-def shape_violations(problem: Problem, targets: Tensor, output: object) -> list[Violation]:
-    """The ``shapes`` check: structure of ``(tcls, tbox, indices, anch)``, run first."""
-    problems: list[tuple[int | None, str]] = []
-    if not isinstance(output, (tuple, list)) or len(output) != 4:
-        return [_shape_violation(None, "expected a 4-tuple (tcls, tbox, indices, anch)")]
-    tcls, tbox, indices, anch = output
-    for name, part in zip(("tcls", "tbox", "indices", "anch"), output):
-        if not isinstance(part, (list, tuple)) or len(part) != problem.nl:
-            got = len(part) if isinstance(part, (list, tuple)) else type(part).__name__
-            problems.append((None, f"{name}: expected a list of {problem.nl} levels, got {got}"))
-    if problems:
-        return [_shape_violation(lv, msg) for lv, msg in problems]
-    devices, dtypes = set(), {}
-    for i in range(problem.nl):
-        if not isinstance(indices[i], (list, tuple)) or len(indices[i]) != 4:
-            problems.append((i, "indices: expected (b, a, gj, gi)"))
-            continue
-        parts = {"tcls": tcls[i], "tbox": tbox[i], "anch": anch[i]}
-        parts.update(zip(("b", "a", "gj", "gi"), indices[i]))
-        if not all(isinstance(t, Tensor) for t in parts.values()):
-            bad = [k for k, t in parts.items() if not isinstance(t, Tensor)]
-            problems.append((i, f"{', '.join(bad)}: expected tensors"))
-            continue
-        n = parts["tcls"].shape[0] if parts["tcls"].dim() == 1 else -1
-        for name, t in parts.items():
-            width = {"tbox": 4, "anch": 2}.get(name)
-            expected = [n] if width is None else [n, width]
-            if list(t.shape) != expected or n < 0:
-                want = "[n]" if width is None else f"[n, {width}]"
-                problems.append(
-                    (i, f"{name}: shape {list(t.shape)}, expected {want} with n = len(tcls) = {n}")
-                )
-            floating = name in ("tbox", "anch")
-            if t.dtype.is_floating_point != floating or t.dtype == torch.bool:
-                kind = "a floating" if floating else "an integer"
-                problems.append((i, f"{name}: dtype {t.dtype}, expected {kind} dtype"))
-            devices.add(t.device)
-            dtypes.setdefault(name, set()).add(t.dtype)
-        if targets.shape[0] == 0 and n > 0:
-            problems.append((i, f"nt = 0 but the level has {n} rows"))
-    if len(devices) > 1:
-        problems.append((None, f"tensors on several devices: {sorted(map(str, devices))}"))
-    elif devices and devices != {targets.device}:  # the loss indexes its predictions by them
-        problems.append((None, f"tensors on {devices.pop()}, expected {targets.device}"))
-    for name, kinds in dtypes.items():
-        if len(kinds) > 1:
-            problems.append(
-                (None, f"{name}: dtype differs between levels: {sorted(map(str, kinds))}")
-            )
-    return [_shape_violation(lv, msg) for lv, msg in problems]
-
-
-def _shape_violation(level: int | None, message: str) -> Violation:
-    return Violation("shapes", "error", level, (), (), message)
-
-
 INVARIANTS["shapes"] = Invariant(
     "shapes",
     "error",
@@ -168,88 +77,21 @@ INVARIANTS["shapes"] = Invariant(
 )
 
 
-def _per_level(
-    ctx: Context, check: str, severity: Severity, rows: Tensor, describe: Callable[[int], str]
-) -> list[Violation]:
-    """Group offending rows by level into one violation each; ``describe(first_row)``.
-
-    The violation's targets are those the rows are attributed to.
-    """
-    found: list[Violation] = []
-    if len(rows) == 0:
-        return found
-    levels = ctx.table.level[rows]
-    for level in sorted(set(levels.tolist())):
-        here = rows[levels == level]
-        groups = ctx.row_group[here]
-        members = ctx.members(groups[groups >= 0])
-        found.append(
-            Violation(
-                check,
-                severity,
-                level,
-                tuple(here.tolist()),
-                members,
-                f"{len(here)} row(s); first: {describe(int(here[0]))}",
-            )
-        )
-    return found
-
-
-def _row_text(ctx: Context, r: int) -> str:
-    t = ctx.table
-    tb = ", ".join(f"{v:.6g}" for v in t.tbox[r].tolist())
-    return (
-        f"row {r} (b={int(t.image[r])}, a={int(t.anchor[r])}, gj={int(t.gj[r])}, "
-        f"gi={int(t.gi[r])}, cls={int(t.cls[r])}, tbox=[{tb}])"
-    )
-
-
-def _missing_cells(
-    ctx: Context, check_id: str, severity: Severity, take: Tensor, what: str
-) -> list[Violation]:
-    """Per level, one violation if cells a rule takes have fewer rows than their group has
-    targets. ``take`` is ``Tensor[5, n]`` over the candidate cells of `Context.pairs`."""
-    pairs = ctx.pairs
-    short = take & (ctx.counts < ctx.mult[pairs.u])
-    if not short.any():
-        return []
-    kind, p = short.nonzero(as_tuple=True)
-    c = pairs.cells[kind, p]
-    found = []
-    levels = pairs.level[p]
-    for level in sorted(set(levels.tolist())):
-        here = levels == level
-        lp, lc, u = p[here], c[here], pairs.u[p[here]]
-        gxy = ctx.txywh(u[:1])[level, 0, :2].tolist()
-        found.append(
-            Violation(
-                check_id,
-                severity,
-                level,
-                (),
-                ctx.members(u),
-                f"{len(lp)} {what}; first: target {ctx.members(u[:1])[0]} at gxy = "
-                f"({gxy[0]:.9g}, {gxy[1]:.9g}) anchor {int(pairs.a[lp[0]])} lacks (gj, gi) = "
-                f"({int(lc[0, 1])}, {int(lc[0, 0])})",
-            )
-        )
-    return found
-
-
 # --------------------------------------------------------------------------- checks
 @_register("bounds", "error", "0 <= b < B, 0 <= a < na, 0 <= gj < ny, 0 <= gi < nx")
 def _bounds(ctx: Context) -> list[Violation]:
+    if ctx.all_in_bounds:
+        return []
     rows = (~ctx.in_bounds).nonzero().flatten()
     p = ctx.problem
 
     def describe(r: int) -> str:
         return (
-            f"{_row_text(ctx, r)} outside B={p.batch_size}, na={p.na}, "
+            f"{row_text(ctx, r)} outside B={p.batch_size}, na={p.na}, "
             f"ny={int(ctx.size[ctx.table.level[r], 1])}, nx={int(ctx.size[ctx.table.level[r], 0])}"
         )
 
-    return _per_level(ctx, "bounds", "error", rows, describe)
+    return per_level(ctx, "bounds", "error", rows, describe)
 
 
 @_register(
@@ -260,32 +102,42 @@ def _bounds(ctx: Context) -> list[Violation]:
 def _geometry(ctx: Context) -> list[Violation]:
     t = ctx.table
     found = []
-    orphan = (ctx.in_bounds & (ctx.row_group < 0)).nonzero().flatten()
-    found += _per_level(
-        ctx,
-        "geometry",
-        "error",
-        orphan,
-        lambda r: (
-            f"{_row_text(ctx, r)}: gij + tbox_xy and tbox_wh match no target of image "
-            f"{int(t.image[r])} with class {int(t.cls[r])}"
-        ),
-    )
-    rows = ctx.in_bounds.nonzero().flatten()
-    expected = ctx.anchors[t.level[rows], t.anchor[rows]].to(t.anch.dtype)
-    bad = ~((t.anch[rows] - expected).abs() <= 1e-6 * expected.abs()).all(1)  # isclose
-    wrong = rows[bad]
-    found += _per_level(
-        ctx,
-        "geometry",
-        "error",
-        wrong,
-        lambda r: (
-            f"{_row_text(ctx, r)}: anch {t.anch[r].tolist()} != anchors[{int(t.level[r])}]"
-            f"[{int(t.anchor[r])}] = {ctx.anchors[t.level[r], t.anchor[r]].tolist()} "
-            f"(grid units)"
-        ),
-    )
+    if not ctx.all_attributed:
+        orphan = (ctx.in_bounds & (ctx.row_group < 0)).nonzero().flatten()
+        found += per_level(
+            ctx,
+            "geometry",
+            "error",
+            orphan,
+            lambda r: (
+                f"{row_text(ctx, r)}: gij + tbox_xy and tbox_wh match no target of image "
+                f"{int(t.image[r])} with class {int(t.cls[r])}"
+            ),
+        )
+    # anchors[level, a] of in-bounds rows (out-of-bounds ones cannot be looked up); equal
+    # values are close, so only when some differ is closeness computed
+    rows = None if ctx.all_in_bounds else ctx.in_bounds.nonzero().flatten()
+    flat = torch.add(t.anchor, t.level, alpha=ctx.problem.na)
+    flat = flat if rows is None else flat.index_select(0, rows)
+    expected = [e.index_select(0, flat).to(t.anch.dtype) for e in ctx.const.anchor_columns]
+    anch = [t.anch[:, k] if rows is None else t.anch[:, k].index_select(0, rows) for k in (0, 1)]
+    if bool(((anch[0] == expected[0]) & (anch[1] == expected[1])).all()):
+        return found
+    far = [~((a - e).abs() <= 1e-6 * e.abs()) for a, e in zip(anch, expected)]  # not isclose
+    wrong = (far[0] | far[1]).nonzero().flatten()
+    if len(wrong):
+        wrong = wrong if rows is None else rows.index_select(0, wrong)
+        found += per_level(
+            ctx,
+            "geometry",
+            "error",
+            wrong,
+            lambda r: (
+                f"{row_text(ctx, r)}: anch {t.anch[r].tolist()} != anchors[{int(t.level[r])}]"
+                f"[{int(t.anchor[r])}] = {ctx.anchors[t.level[r], t.anchor[r]].tolist()} "
+                f"(grid units)"
+            ),
+        )
     return found
 
 
@@ -294,14 +146,17 @@ def _geometry(ctx: Context) -> list[Violation]:
 )
 def _offset_range(ctx: Context) -> list[Violation]:
     g = ctx.problem.g
-    xy = ctx.table.tbox[:, :2]
-    rows = ((xy < -g) | (xy > 1 + g)).any(1).nonzero().flatten()
-    return _per_level(
+    x, y = ctx.table.tbox[:, 0], ctx.table.tbox[:, 1]
+    # fmin / fmax skip a NaN as the comparisons do: x < -g or y < -g is min(x, y) < -g
+    out = (torch.fmin(x, y) < -g) | (torch.fmax(x, y) > 1 + g)
+    if not any_of(out):
+        return []
+    return per_level(
         ctx,
         "offset-range",
         "error",
-        rows,
-        lambda r: f"{_row_text(ctx, r)}: tbox_xy outside [{0 - g:g}, {1 + g:g}]",
+        out.nonzero().flatten(),
+        lambda r: f"{row_text(ctx, r)}: tbox_xy outside [{0 - g:g}, {1 + g:g}]",
     )
 
 
@@ -312,28 +167,45 @@ def _offset_range(ctx: Context) -> list[Violation]:
 )
 def _ratio(ctx: Context) -> list[Violation]:
     t, p = ctx.table, ctx.problem
-    r = t.tbox[:, 2:4] / t.anch
-    ratio = torch.max(r, 1 / r).amax(1)
-    over = (~(ratio < p.anchor_t)).nonzero().flatten()
-    found = _per_level(
-        ctx,
-        "ratio",
-        "error",
-        over,
-        lambda i: (
-            f"{_row_text(ctx, i)}: max(r, 1/r) = {float(ratio[i]):.7g} "
-            f"is not < anchor_t = {p.anchor_t:g}"
-        ),
-    )
+    # max(r, 1/r) over w and h, column by column: the values of YOLOv5's [n, 2] expression
+    rw, rh = t.tbox[:, 2] / t.anch[:, 0], t.tbox[:, 3] / t.anch[:, 1]
+    found = []
+    if not _all_under(rw, rh, p.anchor_t):
+        ratio = torch.maximum(torch.maximum(rw, 1 / rw), torch.maximum(rh, 1 / rh))
+        over = ~(ratio < p.anchor_t)
+        found = per_level(
+            ctx,
+            "ratio",
+            "error",
+            over.nonzero().flatten(),
+            lambda i: (
+                f"{row_text(ctx, i)}: max(r, 1/r) = {float(ratio[i]):.7g} "
+                f"is not < anchor_t = {p.anchor_t:g}"
+            ),
+        )
     centre = torch.zeros_like(ctx.pairs.y5)
     centre[0] = True
-    return found + _missing_cells(
+    return found + missing_cells(
         ctx,
         "ratio",
         "error",
         centre,
         "(target, anchor) pair(s) under anchor_t have no row at their centre cell",
     )
+
+
+def _all_under(rw: Tensor, rh: Tensor, limit: float) -> bool:
+    """Whether ``max(r, 1 / r) < limit`` for every element of ``rw`` and ``rh``, from
+    their extremes.
+
+    Exact: for positive ``r``, ``1 / r`` (rounded) is largest at the least ``r``; a NaN
+    or a ratio that is not positive answers False, and the caller looks row by row.
+    """
+    if len(rw) == 0:
+        return True
+    (low_w, high_w), (low_h, high_h) = torch.aminmax(rw), torch.aminmax(rh)
+    low, high = torch.minimum(low_w, low_h), torch.maximum(high_w, high_h)
+    return bool((low > 0) & (high < limit) & (1 / low < limit))
 
 
 @_register(
@@ -344,22 +216,24 @@ def _ratio(ctx: Context) -> list[Violation]:
 )
 def _neighbours(ctx: Context) -> list[Violation]:
     rule = f"{ctx.problem.rule} rule (g = {ctx.problem.g:g})"
-    pairs, pair = ctx.pairs, ctx.row_pair
+    pairs = ctx.pairs
     allowed = ctx.of_rows(pairs.y5 | pairs.strict)
-    bad = ctx.attributed[(pair >= 0) & ~allowed]  # rows of pairs not kept are ratio's
-    found = _per_level(
-        ctx,
-        "neighbours",
-        "error",
-        bad,
-        lambda r: (
-            f"{_row_text(ctx, r)} is neither the centre cell nor a neighbour the "
-            f"{rule} takes for its target"
-        ),
-    )
+    off = (ctx.row_pair >= 0) & ~allowed  # rows of pairs not kept are ratio's
+    found = []
+    if any_of(off):
+        found = per_level(
+            ctx,
+            "neighbours",
+            "error",
+            ctx.attributed_where(off),
+            lambda r: (
+                f"{row_text(ctx, r)} is neither the centre cell nor a neighbour the "
+                f"{rule} takes for its target"
+            ),
+        )
     required = pairs.y5 & pairs.strict
     required[0] = False  # the centre is the ratio check's
-    found += _missing_cells(
+    found += missing_cells(
         ctx,
         "neighbours",
         "error",
@@ -398,10 +272,11 @@ def _duplicates(ctx: Context) -> list[Violation]:
     # one; among them, the first mult rows of a slot belong to the group's mult targets, the
     # rest repeat them: as often as the rule's published code does (`Pairs.y5_rows`), a quirk.
     t = ctx.table
-    full = ctx.of_rows(ctx.counts > ctx.mult[ctx.pairs.u])
-    at = ((ctx.row_kind < 0) | full).nonzero().flatten()  # positions in `attributed`
-    if not len(at):
+    full = ctx.counts > ctx.owed
+    if not any_of(full) and bool(ctx.placed.all()):  # no row in either place
         return []
+    repeatable = (ctx.row_kind < 0) | ctx.of_rows(full)
+    at = repeatable.nonzero().flatten()  # positions in `attributed`
     rows = ctx.attributed[at]
     keys = ctx.slot_key(t.level[rows], ctx.row_group[rows], t.anchor[rows], t.gj[rows], t.gi[rows])
     order = torch.sort(keys, stable=True).indices
@@ -409,26 +284,29 @@ def _duplicates(ctx: Context) -> list[Violation]:
     rank = rank_in_group(keys)
     mult = ctx.mult[ctx.row_group[rows]]
     kind = ctx.row_kind[at]
-    written = ctx.pairs.y5_rows[kind.clamp(min=0), ctx.row_pair[at].clamp(min=0)]
+    if len(ctx.pairs.u):
+        written = ctx.pairs.y5_rows[kind.clamp(min=0), ctx.row_pair[at].clamp(min=0)]
+    else:  # no pair is kept: every row is off the pairs' cells (kind -1), nothing to read
+        written = torch.ones_like(kind)
     allowed = mult * torch.where(kind >= 0, written.clamp(min=1), 1)
     quirk = rows[(rank >= mult) & (rank < allowed)].sort().values
     error = rows[rank >= allowed].sort().values
     rule = ctx.problem.rule
-    return _per_level(
+    return per_level(
         ctx,
         "duplicates",
         "error",
         error,
         lambda r: (
-            f"{_row_text(ctx, r)} repeats a row of the same target, which the {rule} "
+            f"{row_text(ctx, r)} repeats a row of the same target, which the {rule} "
             "rule never writes twice"
         ),
-    ) + _per_level(
+    ) + per_level(
         ctx,
         "duplicates",
         "quirk",
         quirk,
-        lambda r: f"{_row_text(ctx, r)} repeats a row of the same target",
+        lambda r: f"{row_text(ctx, r)} repeats a row of the same target",
     )
 
 
@@ -440,7 +318,7 @@ def _duplicates(ctx: Context) -> list[Violation]:
 def _missed_neighbour(ctx: Context) -> list[Violation]:
     pairs = ctx.pairs
     left_out = pairs.strict & ~pairs.y5
-    return _missing_cells(
+    return missing_cells(
         ctx, "missed-neighbour", "quirk", left_out, "valid neighbour cell(s) left out"
     )
 
@@ -449,38 +327,54 @@ def _missed_neighbour(ctx: Context) -> list[Violation]:
     "collisions", "info", "different targets competing for one (level, image, anchor, gj, gi) slot"
 )
 def _collisions(ctx: Context) -> list[Violation]:
-    t, rows, p = ctx.table, ctx.attributed, ctx.problem
-    cells = torch.tensor([0] + [ny * nx for ny, nx in ctx.shapes], device=ctx.device)
-    first, total = cells.cumsum(0)[:-1], int(cells.sum())
-    level = t.level[rows]
-    cell = first[level] + t.gj[rows] * ctx.size[level, 0] + t.gi[rows]
-    slot = (t.image[rows] * p.na + t.anchor[rows]) * total + cell
-    space = p.batch_size * p.na * total
-    if not len(rows):
+    if len(ctx.row_pair) == 0:  # no attributed row
         return []
-    if space > min(_DENSE_SLOTS, 4 * len(rows)):  # a sort, not a table mostly left empty
-        slot = torch.unique(slot, return_inverse=True)[1]
-        space = int(slot.max()) + 1 if len(slot) else 0
-    # a slot is contested when the least and the greatest group in it differ
-    group = ctx.row_group[rows]
-    least = torch.full((space,), len(ctx.mult), device=ctx.device)
-    greatest = torch.full((space,), -1, device=ctx.device)
-    least.scatter_reduce_(0, slot, group, "amin")
-    greatest.scatter_reduce_(0, slot, group, "amax")
-    shared = rows[least[slot] != greatest[slot]]
-    return _per_level(
+    slot, space = _slots(ctx)
+    if space > min(_DENSE_SLOTS, max(_DENSE_PER_ROW * len(slot), _DENSE_FLOOR)):
+        slot = torch.unique(slot, return_inverse=True)[1]  # a sort, not a sparse table
+        space = int(slot.max()) + 1
+    if bool(ctx.placed.all()):
+        # every row is in a candidate cell of its pair, so `counts` at its cell is the
+        # number of rows its group has in its slot: the slot is contested when it has more
+        one = torch.ones(1, dtype=torch.int32, device=ctx.device).expand(len(slot))
+        in_slot = torch.zeros(space, dtype=torch.int32, device=ctx.device)
+        in_slot = in_slot.scatter_add_(0, slot, one).index_select(0, slot)  # int32: half
+        contested = in_slot > ctx.counts.reshape(-1).index_select(0, ctx.cell_at)
+    else:  # a slot is contested when the least and the greatest group in it differ
+        group = ctx.of_attributed(ctx.row_group).int()  # int32 tables: half the bytes
+        least = torch.full((space,), len(ctx.mult), dtype=torch.int32, device=ctx.device)
+        greatest = torch.full((space,), -1, dtype=torch.int32, device=ctx.device)
+        least.scatter_reduce_(0, slot, group, "amin")
+        greatest.scatter_reduce_(0, slot, group, "amax")
+        contested = least.index_select(0, slot) != greatest.index_select(0, slot)
+    if not any_of(contested):
+        return []
+    return per_level(
         ctx,
         "collisions",
         "info",
-        shared,
-        lambda r: f"{_row_text(ctx, r)} shares its slot with another target",
+        ctx.attributed_where(contested),
+        lambda r: f"{row_text(ctx, r)} shares its slot with another target",
     )
+
+
+def _slots(ctx: Context) -> tuple[Tensor, int]:
+    """Each attributed row's (image, anchor, level, gj, gi) slot as one index, and how many
+    slots there are; made in place, one row-long temporary."""
+    t, p = ctx.table, ctx.problem
+    level = ctx.of_attributed(t.level)
+    total = sum(ny * nx for ny, nx in ctx.shapes)
+    slot = torch.add(ctx.of_attributed(t.anchor), ctx.of_attributed(t.image), alpha=p.na)
+    slot.mul_(total).add_(ctx.const.first_cell.index_select(0, level))
+    slot.addcmul_(ctx.of_attributed(t.gj), ctx.size[:, 0].index_select(0, level))
+    slot.add_(ctx.of_attributed(t.gi))
+    return slot, p.batch_size * p.na * total
 
 
 @_register("coverage", "info", "targets with no positive at any level (best possible recall)")
 def _coverage(ctx: Context) -> list[Violation]:
     covered = torch.zeros(len(ctx.mult), dtype=torch.bool, device=ctx.device)
-    covered[ctx.row_group[ctx.attributed]] = True
+    covered.index_fill_(0, ctx.of_attributed(ctx.row_group), True)
     lost = (~covered).nonzero().flatten()
     if len(lost) == 0:
         return []

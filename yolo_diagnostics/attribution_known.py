@@ -1,0 +1,123 @@
+"""The target of each row without a search, when the output is the reference's own.
+
+The yolov5 package and most forks write YOLOv5's rows in YOLOv5's own order, which the
+reference (``semantics="yolov5"``) reproduces bit for bit with provenance: `known_targets`
+runs it and, when the output is row for row identical to its rows, returns each row's
+target (`Assignment.target`). `attribute_known` turns that into the groups the tolerance
+search (`attribution_search`) would find, and is exact, not a guess:
+
+- such a row reproduces its own target exactly. Its tbox is ``gxy - gij`` and the check's
+  centre ``gij + tbox_xy``; with ``gij`` within 2 of ``gxy >= 0`` (and 0 or >= 1 where
+  ``gxy < 0.5``) the difference is exact in the float dtype (its exponent is no smaller
+  than ``gxy``'s), so the sum is ``gxy`` again, the very product ``target * gain`` the search
+  compares with: distance 0, within any tolerance;
+- so the search picks the row's own group unless another group of the same image and class
+  lies in its candidate window. Only groups whose key ``4 * id + x`` is more than
+  `_SEPARATION` away from their neighbours' take this path; the rows of the others, and
+  every row where the keys are too coarse to tell, are searched.
+
+Outputs that are not the reference's rows take the search for every row.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .assignment import Assignment
+from .attribution_search import Context, attribute_search, group_keys, row_window
+from .problem import Problem
+from .reference import rows_by_level
+
+MIN_ROWS = 10_000
+"""Below about this many rows the search costs less than running the reference."""
+
+_COLUMNS = ("image", "anchor", "gj", "gi", "cls", "tbox", "anch")
+_KEY_LIMIT = 1 << 24  # keys below it have float64 ulps under 4e-9, far below any window
+
+
+def known_targets(
+    problem: Problem, targets: Tensor, table: Assignment, *, min_rows: int = MIN_ROWS
+) -> Tensor | None:
+    """``Tensor[n]`` int64, the target each row of ``table`` came from, when ``table`` is row
+    for row the reference's yolov5-semantics assignment of ``targets`` (already valid);
+    else None, also when it has fewer than ``min_rows`` rows.
+
+    Level by level, so that one level's reference temporaries are alive at a time and a
+    difference stops the comparison at its level.
+    """
+    if len(table) < min_rows or 4 * problem.batch_size * problem.num_classes >= _KEY_LIMIT:
+        return None
+    found, start = [], 0
+    for rows in rows_by_level(problem, targets):
+        stop = start + len(rows["target"])
+        if stop > len(table) or not torch.equal(table.level[start:stop], rows["level"]):
+            return None
+        for name in _COLUMNS:
+            mine = getattr(table, name)[start:stop]
+            if mine.dtype != rows[name].dtype or not torch.equal(mine, rows[name]):
+                return None
+        found.append(rows["target"])
+        start = stop
+        del rows  # before the next level's are made
+    return torch.cat(found) if start == len(table) else None
+
+
+def attribute_known(ctx: Context, target: Tensor) -> Tensor:
+    """``Tensor[n]`` int64, each row's group as `attribution_search.attribute_search` finds
+    it, for rows whose targets are known (`known_targets`)."""
+    group = ctx.group.index_select(0, target)
+    crowded = _crowded(ctx).nonzero().flatten()
+    if not len(crowded):
+        return group
+    # A row reproduces its target exactly, so what the search finds for it depends on its
+    # group and level alone: search once per crowded group and level, with a probe row at
+    # cell (0, 0) whose tbox is the target's gxywh (the same keys and distances as the rows)
+    nl = len(ctx.shapes)
+    found = torch.arange(len(ctx.mult), device=ctx.device).repeat_interleave(nl)
+    probes = _probes(ctx, crowded.repeat_interleave(nl), torch.arange(nl).repeat(len(crowded)))
+    in_bounds = torch.ones(len(probes), dtype=torch.bool, device=ctx.device)
+    found[crowded[:, None] * nl + torch.arange(nl, device=ctx.device)] = attribute_search(
+        ctx, probes, in_bounds
+    ).view(-1, nl)
+    return found.index_select(0, torch.add(ctx.table.level, group, alpha=nl))
+
+
+def _probes(ctx: Context, group: Tensor, level: Tensor) -> Assignment:
+    """One row per (group, level): at cell (0, 0) of anchor 0, tbox the group's gxywh."""
+    level = level.to(ctx.device)
+    gt = ctx.group_targets.index_select(0, group)
+    tbox = gt[:, 2:6] * ctx.gain.index_select(0, level)  # YOLOv5's targets * gain
+    zero = torch.zeros_like(level)
+    ids = gt[:, :2].long()
+    return Assignment(
+        level=level,
+        image=ids[:, 0],
+        anchor=zero,
+        gj=zero,
+        gi=zero,
+        cls=ids[:, 1],
+        tbox=tbox,
+        anch=torch.ones_like(tbox[:, :2]),
+        target=zero - 1,
+        offset=zero - 1,
+        num_levels=len(ctx.shapes),
+    )
+
+
+def _crowded(ctx: Context) -> Tensor:
+    """``Tensor[U]`` bool: groups with another group's key within `_separation`."""
+    gkey = group_keys(ctx)
+    close = (gkey[1:] - gkey[:-1]) <= _separation(ctx)
+    crowded = torch.zeros(len(gkey), dtype=torch.bool, device=ctx.device)
+    crowded[1:] |= close
+    crowded[:-1] |= close
+    return crowded
+
+
+def _separation(ctx: Context) -> float:
+    """Keys farther apart than this never share a candidate window: twice the widest
+    window, plus a margin far above the gap between a row's key and its own group's (at
+    most ``2 ** -24`` of x from the float32 product, and the keys' float64 rounding)."""
+    window, _ = row_window(ctx, torch.arange(len(ctx.shapes), device=ctx.device))
+    return 2 * float(window.max()) + 1e-6
