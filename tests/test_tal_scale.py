@@ -25,7 +25,7 @@ from yolo_diagnostics.tal.scale import (
     tal_scale_features,
 )
 
-QUIET = settings(database=None, derandomize=True, deadline=None)
+QUIET = settings(database=None, derandomize=True, deadline=None, max_examples=2_000)
 P6 = TalProblem.preset("ultralytics-p6", img_size=(1280, 1280), batch_size=64)
 LAYOUT = {"idle": 10, "crowded": 6, "weight": 40, "piled": 0.4, "seed": 3}
 # one class at 16 x 640 x 640: each draw is cheap, so shrinking takes seconds
