@@ -4,8 +4,9 @@ its buggy variants.
 `clean` states ``TaskAlignedAssigner.forward`` of ultralytics 8.4.190 from
 ``TAL_SEMANTICS.md``, dense and vectorised: a ``[b, n, na]`` candidate mask (after the
 small-box floor the problem asks for), metrics on the candidate pairs only, ``torch.topk``
-per GT row, conflicts to the largest CIoU over all rows, the optional second selection, then
-targets and the per-GT normalisation as an ``amax`` over rows. It reads only the problem
+per GT row, conflicts to the largest CIoU over all rows (looked at on the contested columns
+only), the optional second selection, then targets and the per-GT normalisation as an
+``amax`` over rows. It reads only the problem
 (strides, ``topk``, ``topk2``, ``alpha``, ``beta``, ``eps``, the floor) and shares no code
 with `yolo_diagnostics.tal.reference`, which works on sparse pair lists instead.
 
@@ -176,7 +177,7 @@ def _assign(
 
     # 5. an anchor several rows claim goes to the largest CIoU over all n rows (first row on
     # ties, a row that never proposed it included); only those columns are looked at
-    proposed = positive
+    proposed = positive  # before conflicts: the normalise-pre-conflict maxima's positives
     image, anchor = (positive.sum(1, dtype=torch.int16) > 1).nonzero(as_tuple=True)
     claims = positive[image, :, anchor]  # [K, n]: the contested columns
     contenders = overlaps[image, :, anchor]
