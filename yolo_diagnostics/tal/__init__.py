@@ -12,8 +12,8 @@
   the edge classes a batch holds (`TAL_EDGE_KINDS`); `large_tal_cases` (``scale``) draws
   training-scale batches that shrink by rows.
 - ``geometry`` (candidate test, CIoU), ``ties`` (tie structure), ``assignment`` (result),
-  ``sparse`` (group reductions), ``corpus`` (seeded edge-biased batches), ``bench``
-  (``python -m yolo_diagnostics.tal.bench``: time and memory against ultralytics).
+  ``sparse`` (group reductions), ``corpus`` (seeded edge-biased batches); the bench against
+  ultralytics is ``yolo-diagnostics bench assign --family tal`` (`yolo_diagnostics.bench.tal`).
 - ``yolo_diagnostics.adapters.ultralytics:make_assigner``: the package's own assigner.
 
 An assigner factory is ``factory(problem, device) -> assign`` with ``assign(pd_scores,
