@@ -156,6 +156,16 @@ def test_xdist_workers_attach_their_overlays(pytester: pytest.Pytester) -> None:
     assert "yd-overlay-full" in inline_images(extras)
 
 
+def test_xdist_workers_hand_back_their_metadata_without_html(pytester: pytest.Pytester) -> None:
+    """pytest-metadata sends each worker's environment rows back at the end; torch's version
+    once went as a TorchVersion, which execnet cannot send, and every worker died noisily
+    ("node down: ... DumpError") after the last test."""
+    result = pytester.runpytest_subprocess(*RUN, "-n", "2", "-k", "invariants")
+    result.assert_outcomes(passed=1)
+    output = result.stdout.str() + result.stderr.str()
+    assert "DumpError" not in output and "node down" not in output
+
+
 def test_nothing_is_rendered_without_html(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         """

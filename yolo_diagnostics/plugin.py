@@ -380,7 +380,9 @@ def pytest_metadata(metadata: dict[str, object], config: pytest.Config) -> None:
 
     seed = config.getoption("hypothesis_seed", None)
     rows = {
-        "torch": torch.__version__,
+        # a plain str: torch's TorchVersion is a str subclass that pytest-xdist cannot send
+        # from its workers (pytest-metadata hands the rows back at the end of the run)
+        "torch": str(torch.__version__),
         "CUDA device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
         "assigner": _assigner_spec(config),
         "rule": config.getoption("rule") if _family(config) == "anchor" else "(TAL)",
