@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ..assigners import DEFAULT_ASSIGNER
 from ..devices import resolve_devices
 from ..errors import DiagnosticsError
-from ..files import writable, write_atomic
+from ..files import writable
 from .common import input_and_anchors
 
 # Bare `bench` is `bench contract`: the contract's options live on `bench` itself, and the
@@ -207,10 +206,16 @@ def assign_mode(args: argparse.Namespace) -> int:
 
     from ..bench.assign import AssignBench, run
     from ..bench.tables import format_tables
-    from .inputs import problem_of
+    from .inputs import print_bench, problem_of
 
     if args.json is not None:
         writable(args.json)  # before minutes of timing, not after
+    if args.repeats < 1:
+        raise DiagnosticsError(f"--repeats: expected >= 1, got {args.repeats}")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise DiagnosticsError(f"--threads: expected >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     if args.family == "tal":
         from .tal_bench import bench_tal
 
@@ -218,12 +223,6 @@ def assign_mode(args: argparse.Namespace) -> int:
     anchor_defaults(args)
     if min(args.nt) < 0:
         raise DiagnosticsError(f"--nt: expected numbers >= 0, got {args.nt}")
-    if args.repeats < 1:
-        raise DiagnosticsError(f"--repeats: expected >= 1, got {args.repeats}")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise DiagnosticsError(f"--threads: expected >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
     (device,) = resolve_devices([args.device])
     problem = dataclasses.replace(problem_of(args), batch_size=args.batch_size)
     assigner = None if args.assigner == DEFAULT_ASSIGNER else args.assigner
@@ -244,12 +243,5 @@ def assign_mode(args: argparse.Namespace) -> int:
         f"repeats<={args.repeats} budget={args.budget:g}s/nt"
     )
     result = run(config, progress=print)
-    for name, why in result.skipped.items():
-        print(f"skipped {name}: {why}")
-    for name, what in result.implementations.items():
-        print(f"  {name:<16} {what}")
-    print(format_tables(result))
-    if args.json is not None:
-        write_atomic(args.json, json.dumps(result.as_dict(), indent=1))
-        print(f"figures written to {args.json}")
+    print_bench(result, format_tables(result), 16, args.json)
     return 0

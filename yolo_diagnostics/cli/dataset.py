@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import time
@@ -15,7 +14,15 @@ from ..devices import resolve_devices
 from ..errors import DiagnosticsError
 from ..files import make_folder, writable, write_atomic
 from . import common
-from .inputs import anchor_options, check_outputs, load, problem_of, progress_bar, tal_presets
+from .inputs import (
+    anchor_options,
+    check_outputs,
+    load,
+    problem_of,
+    progress_bar,
+    tal_presets,
+    write_pages,
+)
 
 if TYPE_CHECKING:
     from ..data import BoxDataset
@@ -197,28 +204,7 @@ def _scan(args: argparse.Namespace) -> int:
         )
     result.seconds = {"load": load_seconds, **result.seconds}
     s = summary(result)
-    total, drawn = min(args.pages, dataset.num_images), 0
-
-    def page_done(n: int) -> None:
-        nonlocal drawn
-        drawn += n
-        bar.update(n)
-        args.finished = f"the assignment and {drawn:,} of {total:,} pages (not moved into place)"
-
-    args.finished = "the assignment, no page"
-    with progress_bar(total, "pages", "pages") as bar:
-        index = write_report(
-            result,
-            s,
-            args.out,
-            pages=args.pages,
-            workers=args.workers,
-            command=" ".join(["yolo-diagnostics", *args.argv]),
-            progress=page_done,
-        )
-    args.finished = f"the report in {args.out}"
-    if args.json is not None:
-        write_atomic(args.json, json.dumps(s, indent=1))
+    index = write_pages(args, "the assignment", write_report, result, s)
     _print_summary(s, index, args)
     bpr = s["bpr_realized"]
     if args.fail_under_bpr is not None and (bpr is None or bpr < args.fail_under_bpr):

@@ -4,11 +4,14 @@ outputs go -- shared by ``scan`` of both families (`dataset`, `tal_scan`) and ``
 from __future__ import annotations
 
 import argparse
+import json
+from collections.abc import Callable
+from typing import Any
 
 from tqdm import tqdm
 
 from ..errors import DiagnosticsError
-from ..files import writable
+from ..files import writable, write_atomic
 
 ANCHOR_DEFAULTS = {"anchors": "yolov5-p5", "anchor_t": 4.0, "semantics": "yolov5"}
 
@@ -84,3 +87,50 @@ def load(args: argparse.Namespace, *, names: tuple[str, ...] | None = None):
 def progress_bar(total: int | None, desc: str, unit: str) -> tqdm:
     """A progress bar on stderr, shown only on a terminal."""
     return tqdm(total=total, desc=desc, unit=f" {unit}", disable=None, leave=False)
+
+
+def write_pages(
+    args: argparse.Namespace, done: str, write: Callable[..., Any], result: Any, s: dict
+) -> Any:
+    """Draw a scan's report with ``write(result, s, out, pages=, workers=, command=,
+    progress=)`` (`report.write_report` or `report.write_tal_report`) under a progress bar,
+    keeping ``args.finished`` (what an interrupt leaves: ``done`` -- "the assignment", "the
+    candidates" -- and the pages drawn) current, then the ``--json`` summary; returns the
+    report's index page."""
+    total, drawn = min(args.pages, result.dataset.num_images), 0
+
+    def page_done(n: int) -> None:
+        nonlocal drawn
+        drawn += n
+        bar.update(n)
+        args.finished = f"{done} and {drawn:,} of {total:,} pages (not moved into place)"
+
+    args.finished = f"{done}, no page"
+    with progress_bar(total, "pages", "pages") as bar:
+        index = write(
+            result,
+            s,
+            args.out,
+            pages=args.pages,
+            workers=args.workers,
+            command=" ".join(["yolo-diagnostics", *args.argv]),
+            progress=page_done,
+        )
+    args.finished = f"the report in {args.out}"
+    if args.json is not None:
+        write_atomic(args.json, json.dumps(s, indent=1))
+    return index
+
+
+def print_bench(result: Any, tables: str, width: int, json_path: Any) -> None:
+    """A ``bench assign`` run's end, either family: what was skipped and why, each timed
+    implementation (names padded to ``width``), the ``tables``, then ``--json``
+    (``result.as_dict()``) when asked for."""
+    for name, why in result.skipped.items():
+        print(f"skipped {name}: {why}")
+    for name, what in result.implementations.items():
+        print(f"  {name:<{width}} {what}")
+    print(tables)
+    if json_path is not None:
+        write_atomic(json_path, json.dumps(result.as_dict(), indent=1))
+        print(f"figures written to {json_path}")

@@ -7,18 +7,18 @@ apply and are refused in one line; a row is ``--rows PX:GTS``.
 from __future__ import annotations
 
 import argparse
-import json
 
 from ..assigners import DEFAULT_ASSIGNER
 from ..devices import resolve_devices
 from ..errors import DiagnosticsError
-from ..files import write_atomic
+from .inputs import print_bench
 
 _ANCHOR_ONLY = ("nt", "img_size", "anchors", "anchor_t")
 
 
 def bench_tal(args: argparse.Namespace) -> int:
-    """Print the TAL tables, write ``--json``; exit 0 (no speed is gated)."""
+    """Print the TAL tables, write ``--json``; exit 0 (no speed is gated). ``--repeats``
+    and ``--threads`` are checked and applied by ``bench assign`` for both families."""
     import torch
 
     from ..bench.tal import ROWS, TalBench, format_tal_tables, run
@@ -40,12 +40,6 @@ def bench_tal(args: argparse.Namespace) -> int:
     for flag, value in (("--num-classes", num_classes), ("--batch-size", args.batch_size)):
         if value < 1:
             raise DiagnosticsError(f"{flag}: expected >= 1, got {value}")
-    if args.repeats < 1:
-        raise DiagnosticsError(f"--repeats: expected >= 1, got {args.repeats}")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise DiagnosticsError(f"--threads: expected >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
     (device,) = resolve_devices([args.device])
     assigner = getattr(args, "assigner", None)
     config = TalBench(
@@ -70,14 +64,7 @@ def bench_tal(args: argparse.Namespace) -> int:
         f"preset={preset} seed={args.seed} repeats<={args.repeats} budget={args.budget:g}s/row"
     )
     result = run(config, progress=print)
-    for name, why in result.skipped.items():
-        print(f"skipped {name}: {why}")
-    for name, what in result.implementations.items():
-        print(f"  {name:<12} {what}")
-    print(format_tal_tables(result))
-    if args.json is not None:
-        write_atomic(args.json, json.dumps(result.as_dict(), indent=1))
-        print(f"figures written to {args.json}")
+    print_bench(result, format_tal_tables(result), 12, args.json)
     return 0
 
 

@@ -8,14 +8,12 @@ the anchor family's options (``--anchors``, ``--anchor-t``, ``--semantics``) and
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from typing import Any
 
 from ..devices import resolve_devices
 from ..errors import DiagnosticsError
-from ..files import write_atomic
-from .inputs import anchor_options, check_outputs, img_size, load, progress_bar
+from .inputs import anchor_options, check_outputs, img_size, load, progress_bar, write_pages
 
 DEFAULT_PRESET = "ultralytics"
 
@@ -68,28 +66,7 @@ def scan_tal(args: argparse.Namespace) -> int:
         )
     result.seconds = {"load": load_seconds, **result.seconds}
     s = tal_summary(result)
-    total, drawn = min(args.pages, dataset.num_images), 0
-
-    def page_done(n: int) -> None:
-        nonlocal drawn
-        drawn += n
-        bar.update(n)
-        args.finished = f"the candidates and {drawn:,} of {total:,} pages (not moved into place)"
-
-    args.finished = "the candidates, no page"
-    with progress_bar(total, "pages", "pages") as bar:
-        index = write_tal_report(
-            result,
-            s,
-            args.out,
-            pages=args.pages,
-            workers=args.workers,
-            command=" ".join(["yolo-diagnostics", *args.argv]),
-            progress=page_done,
-        )
-    args.finished = f"the report in {args.out}"
-    if args.json is not None:
-        write_atomic(args.json, json.dumps(s, indent=1))
+    index = write_pages(args, "the candidates", write_tal_report, result, s)
     _print_summary(s, index, args)
     return 0
 
