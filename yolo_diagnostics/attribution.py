@@ -239,11 +239,11 @@ class Context:
             return self.placed
         return cell_mask.reshape(-1).index_select(0, self.cell_at) & self.placed
 
-    def members(self, groups: Tensor) -> tuple[int, ...]:
-        """Target indices of the given groups, ascending."""
+    def members(self, groups: Tensor) -> Tensor:
+        """``Tensor[m]`` int64, the target indices of the given groups, ascending."""
         chosen = torch.zeros(len(self.mult), dtype=torch.bool, device=self.device)
         chosen.index_fill_(0, groups, True)  # a mask, not torch.isin: slowest of all at 100k
-        return tuple(chosen.index_select(0, self.group).nonzero().flatten().tolist())
+        return chosen.index_select(0, self.group).nonzero().flatten()
 
     # ----------------------------------------------------------------- what is owed
     def _kept_pairs(self) -> Pairs:

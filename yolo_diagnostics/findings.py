@@ -45,7 +45,7 @@ def per_level(
                 check,
                 severity,
                 level,
-                tuple(here.tolist()),
+                here,
                 members,
                 f"{len(here)} row(s); first: {describe(int(here[0]))}",
             )
@@ -86,7 +86,7 @@ def missing_cells(
                 level,
                 (),
                 ctx.members(u),
-                f"{len(lp)} {what}; first: target {ctx.members(u[:1])[0]} at gxy = "
+                f"{len(lp)} {what}; first: target {int(ctx.members(u[:1])[0])} at gxy = "
                 f"({gxy[0]:.9g}, {gxy[1]:.9g}) anchor {int(pairs.a[lp[0]])} lacks (gj, gi) = "
                 f"({int(lc[0, 1])}, {int(lc[0, 0])})",
             )

@@ -60,14 +60,8 @@ def check(
     ctx = Context(problem, targets, Assignment.from_yolov5(output).to(targets.device))
     found = [v for inv in INVARIANTS.values() if inv.run is not None for v in inv.run(ctx)]
     if strict:
-        found = [_escalate(v) for v in found]
+        found = [v.with_severity("error") if v.severity == "quirk" else v for v in found]
     return found
-
-
-def _escalate(v: Violation) -> Violation:
-    if v.severity != "quirk":
-        return v
-    return Violation(v.check, "error", v.level, v.rows, v.targets, v.message)
 
 
 INVARIANTS["shapes"] = Invariant(
@@ -388,6 +382,6 @@ def _coverage(ctx: Context) -> list[Violation]:
             (),
             targets,
             f"{len(targets)} of {nt} target(s) have no positive at any level "
-            f"(realized recall {1 - len(targets) / nt:.3f}); first: target {targets[0]}",
+            f"(realized recall {1 - len(targets) / nt:.3f}); first: target {int(targets[0])}",
         )
     ]
