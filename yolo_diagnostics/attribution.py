@@ -283,10 +283,13 @@ class Context:
         # which are in the grid, are 2 or more away from it)
         corner = torch.cat((pairs.centre.new_full((2, 1), -4), pairs.centre - 2), 1)
         at = pair + 1
-        dx = self.of_attributed(t.gi) - corner[0].index_select(0, at)
-        dy = self.of_attributed(t.gj) - corner[1].index_select(0, at)
+        # in place: each n-long buffer made is a fresh allocation (page faults at large n)
+        dx = corner[0].index_select(0, at)
+        dx = torch.sub(self.of_attributed(t.gi), dx, out=dx)
+        dy = corner[1].index_select(0, at)
+        dy = torch.sub(self.of_attributed(t.gj), dy, out=dy)
         # `kind_at` at (dx + 2) * 5 + dy + 2, cells two or more away clamped to two away
-        at = torch.add(dy.clamp_(0, 4), dx.clamp_(0, 4), alpha=5)
+        at = dy.clamp_(0, 4).add_(dx.clamp_(0, 4), alpha=5)
         return pair, self.const.kind_at.index_select(0, at)
 
     def _candidate_cells(self, level: Tensor, xy: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:

@@ -108,6 +108,8 @@ def _geometry(ctx: Context) -> list[Violation]:
                 f"{int(t.image[r])} with class {int(t.cls[r])}"
             ),
         )
+    if ctx.known:  # the reference's rows: anch is anchors[level, a] exactly (compared)
+        return found
     # anchors[level, a] of in-bounds rows (out-of-bounds ones cannot be looked up); equal
     # values are close, so only when some differ is closeness computed
     rows = None if ctx.all_in_bounds else ctx.in_bounds.nonzero().flatten()

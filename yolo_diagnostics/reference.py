@@ -102,6 +102,49 @@ def _constants(problem: Problem, shapes: tuple[tuple[int, int], ...], device: st
     )
 
 
+class _Plan(NamedTuple):
+    """What every level's rows are made from: the ratio filter and neighbour tests of all
+    levels at once."""
+
+    const: _Constants
+    txywh: Tensor  # [nl, nt, 4], YOLOv5's `targets * gain`
+    keep: Tensor  # [nl, na, nt] bool, the ratio filter
+    take: Tensor  # [nl, 5, nt] bool, per offset kind (centre, left, up, right, down)
+    centre: Tensor | None  # [nl, nt, 2] int64 clamped centre cells (strict only)
+
+    def rows(self, i: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Level ``i``'s rows in YOLOv5's order: ``Tensor[n]`` each of offset kind, anchor
+        and target (the ``nonzero`` of one ``[5, na, nt]`` mask)."""
+        kind, a, t = (self.keep[i, None] & self.take[i, :, None]).nonzero(as_tuple=True)
+        return kind, a, t
+
+
+def _plan(
+    problem: Problem, targets: Tensor, semantics: str, shapes: tuple[tuple[int, int], ...]
+) -> _Plan:
+    """The ratio filter and the neighbour tests, for every level at once."""
+    const = _constants(problem, shapes, str(targets.device))
+    g = problem.g
+    txywh = targets[None, :, 2:6] * const.gain[:, None]  # [nl, nt, 4], YOLOv5's `targets * gain`
+    # YOLOv5's wh ratio [nl, na, nt, 2] and its max(r, 1 / r).max(2)[0], one [nl, na, nt]
+    # plane per column: the same values, without a reduction over a dim of 2
+    anchors = const.anchors[..., None]  # [nl, na, 2, 1]
+    rw = txywh[:, None, :, 2] / anchors[:, :, 0]
+    rh = txywh[:, None, :, 3] / anchors[:, :, 1]
+    keep = torch.maximum(torch.maximum(rw, 1 / rw), torch.maximum(rh, 1 / rh)) < problem.anchor_t
+    del rw, rh
+    gxy = txywh[..., :2].contiguous()  # elementwise ops on a strided view are far slower
+    centre = None
+    if semantics == "yolov5":
+        lo, hi = published_tests(problem.rule, g, gxy, const.gain[:, None, :2])  # float32 n
+    else:
+        centre = torch.minimum(gxy.floor().long(), const.last[:, None])
+        lo, hi = strict_tests(g, gxy - centre, centre, const.last[:, None])
+    centre_row = torch.ones_like(lo[..., 0])
+    take = torch.stack((centre_row, lo[..., 0], lo[..., 1], hi[..., 0], hi[..., 1]), 1)
+    return _Plan(const, txywh, keep, take, centre)
+
+
 def _assign(
     problem: Problem, targets: Tensor, semantics: str, shapes: tuple[tuple[int, int], ...]
 ) -> Assignment:
@@ -122,6 +165,56 @@ def rows_by_level(
     return _levels(problem, targets, semantics, problem.feature_shapes)
 
 
+def known_targets_of(problem: Problem, targets: Tensor, table: Assignment) -> Tensor | None:
+    """``Tensor[n]`` int64, the target each row of ``table`` came from, when ``table`` is row
+    for row `assign`'s yolov5-semantics assignment of ``targets`` (already valid) on the
+    problem's own grids; else None.
+
+    Compared column by column, level by level, without making the rows: each expected
+    column is one 1-D gather and YOLOv5's float expression on it (the values `_levels`
+    makes, elementwise), and the first difference stops the comparison.
+    """
+    plan = _plan(problem, targets, "yolov5", problem.feature_shapes)
+    const, txywh = plan.const, plan.txywh
+    ints = (table.level, table.image, table.anchor, table.gj, table.gi, table.cls)
+    if table.tbox.dtype != txywh.dtype or table.anch.dtype != const.anchors.dtype:
+        return None
+    if any(column.dtype != torch.int64 for column in ints):
+        return None
+    image, cls = targets[:, 0].long(), targets[:, 1].long()
+    found, start = [], 0
+    for i in range(len(problem.feature_shapes)):
+        kind, a, t = plan.rows(i)
+        stop = start + len(t)
+        if stop > len(table):
+            return None
+        if not (
+            torch.equal(table.level[start:stop], torch.full_like(a, i))
+            and torch.equal(table.anchor[start:stop], a)
+            and torch.equal(table.image[start:stop], image.index_select(0, t))
+            and torch.equal(table.cls[start:stop], cls.index_select(0, t))
+        ):
+            return None
+        for k, column in ((0, table.gi), (1, table.gj)):  # gij and tbox_xy, axis by axis
+            gxy = txywh[i, :, k].index_select(0, t)
+            cell = (gxy - const.off[:, k].index_select(0, kind)).long()  # as `_levels`
+            cell = torch.minimum(cell.clamp_(min=0), const.last[i, k])
+            if not torch.equal(column[start:stop], cell):
+                return None
+            if not torch.equal(table.tbox[start:stop, k], gxy.sub_(cell)):
+                return None
+        for k in (2, 3):
+            if not torch.equal(table.tbox[start:stop, k], txywh[i, :, k].index_select(0, t)):
+                return None
+        for k in (0, 1):
+            anch = const.anchors[i, :, k].index_select(0, a)
+            if not torch.equal(table.anch[start:stop, k], anch):
+                return None
+        found.append(t)
+        start = stop
+    return torch.cat(found) if start == len(table) else None
+
+
 def _levels(
     problem: Problem, targets: Tensor, semantics: str, shapes: tuple[tuple[int, int], ...]
 ) -> Iterator[dict[str, Tensor]]:
@@ -134,28 +227,17 @@ def _levels(
     YOLOv5 does. YOLOv5's float expressions are evaluated on the same operands, so the
     values are bit for bit its own.
     """
-    const = _constants(problem, shapes, str(targets.device))
-    g = problem.g
-    txywh = targets[None, :, 2:6] * const.gain[:, None]  # [nl, nt, 4], YOLOv5's `targets * gain`
-    r = txywh[:, None, :, 2:4] / const.anchors[:, :, None]  # wh ratio, [nl, na, nt, 2]
-    keep = torch.max(r, 1 / r).amax(3) < problem.anchor_t  # [nl, na, nt]; YOLOv5: .max(2)[0]
-    del r
-    gxy = txywh[..., :2]
-    if semantics == "yolov5":
-        lo, hi = published_tests(problem.rule, g, gxy, const.gain[:, None, :2])  # float32 n
-    else:
-        centre = torch.minimum(gxy.floor().long(), const.last[:, None])
-        lo, hi = strict_tests(g, gxy - centre, centre, const.last[:, None])
-    centre_row = torch.ones_like(lo[..., 0])
-    take = torch.stack((centre_row, lo[..., 0], lo[..., 1], hi[..., 0], hi[..., 1]), 1)
+    plan = _plan(problem, targets, semantics, shapes)
+    const, txywh, centre = plan.const, plan.txywh, plan.centre
     ids = targets[:, :2].long()
     for i in range(len(shapes)):
-        kind, a, t = (keep[i, None] & take[i, :, None]).nonzero().unbind(1)
+        kind, a, t = plan.rows(i)
         tbox = txywh[i].index_select(0, t)  # gxy, gwh; gxy becomes gxy - gij below
         gxy = tbox[:, :2]
         if semantics == "yolov5":
             gij = (gxy - const.off.index_select(0, kind)).long()  # truncates toward 0, as YOLOv5
         else:
+            assert centre is not None
             gij = centre[i].index_select(0, t) - const.step.index_select(0, kind)
         # clamped before tbox is computed from it, as YOLOv5's in-place clamp_
         gij = torch.minimum(gij.clamp_(min=0), const.last[i])

@@ -68,11 +68,19 @@ def published_tests(rule: str, g: float, gxy: Tensor, n: Tensor) -> tuple[Tensor
     if rule == "centre":
         none = gxy.new_zeros(gxy.shape).bool()
         return none, none
-    lo = (gxy % 1 < g) & (gxy > 1)
+    lo = (_mod1(gxy) < g) & (gxy > 1)
     if rule == "yolov5-v4":
-        return lo, (gxy % 1 > 1 - g) & (gxy < n - 1)
+        return lo, (_mod1(gxy) > 1 - g) & (gxy < n - 1)
     gxi = n - gxy  # the inverse, in the float dtype of gxy, as YOLOv5 computes it
-    return lo, (gxi % 1 < g) & (gxi > 1)
+    return lo, (_mod1(gxi) < g) & (gxi > 1)
+
+
+def _mod1(x: Tensor) -> Tensor:
+    """``x % 1`` (Python's sign: in [0, 1)) up to the sign of a zero, which no comparison
+    sees: ``torch.remainder`` is ``fmod`` plus 1 where that is negative, and ``frac`` is
+    ``fmod(x, 1)`` exactly; ``frac`` and a select are a third of ``%``'s time on the CPU."""
+    f = x.frac()
+    return f.where(~(f < 0), f + 1)
 
 
 def strict_tests(g: float, u: Tensor, centre: Tensor, last: Tensor) -> tuple[Tensor, Tensor]:
