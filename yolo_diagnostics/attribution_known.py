@@ -2,8 +2,8 @@
 
 The yolov5 package and most forks write YOLOv5's rows in YOLOv5's own order, which the
 reference (``semantics="yolov5"``) reproduces bit for bit with provenance: `known_targets`
-runs it and, when the output is row for row identical to its rows, returns each row's
-target (`Assignment.target`). `attribute_known` turns that into the groups the tolerance
+compares the output with it and, when the output is row for row its rows, returns each
+row's target (`Assignment.target`). `attribute_known` turns that into the groups the tolerance
 search (`attribution_search`) would find, and is exact, not a guess:
 
 - such a row reproduces its own target exactly. Its tbox is ``gxy - gij`` and the check's
@@ -13,7 +13,7 @@ search (`attribution_search`) would find, and is exact, not a guess:
   compares with: distance 0, within any tolerance;
 - so the search picks the row's own group unless another group of the same image and class
   lies in its candidate window. Only groups whose key ``4 * id + x`` is more than
-  `_SEPARATION` away from their neighbours' take this path; the rows of the others, and
+  `_separation` away from their neighbours' take this path; the rows of the others, and
   every row where the keys are too coarse to tell, are searched.
 
 Outputs that are not the reference's rows take the search for every row.

@@ -156,15 +156,6 @@ def _assign(
     )
 
 
-def rows_by_level(
-    problem: Problem, targets: Tensor, semantics: Semantics = "yolov5"
-) -> Iterator[dict[str, Tensor]]:
-    """`assign`'s rows one level at a time, as dicts of `Assignment` columns, on the
-    problem's own grids; ``targets`` must already be valid (nothing is checked). The
-    invariant checks read the provenance this way, one level's temporaries at a time."""
-    return _levels(problem, targets, semantics, problem.feature_shapes)
-
-
 def known_targets_of(problem: Problem, targets: Tensor, table: Assignment) -> Tensor | None:
     """``Tensor[n]`` int64, the target each row of ``table`` came from, when ``table`` is row
     for row `assign`'s yolov5-semantics assignment of ``targets`` (already valid) on the

@@ -68,9 +68,10 @@ def published_tests(rule: str, g: float, gxy: Tensor, n: Tensor) -> tuple[Tensor
     if rule == "centre":
         none = gxy.new_zeros(gxy.shape).bool()
         return none, none
-    lo = (_mod1(gxy) < g) & (gxy > 1)
+    frac = _mod1(gxy)
+    lo = (frac < g) & (gxy > 1)
     if rule == "yolov5-v4":
-        return lo, (_mod1(gxy) > 1 - g) & (gxy < n - 1)
+        return lo, (frac > 1 - g) & (gxy < n - 1)
     gxi = n - gxy  # the inverse, in the float dtype of gxy, as YOLOv5 computes it
     return lo, (_mod1(gxi) < g) & (gxi > 1)
 
