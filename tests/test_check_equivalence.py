@@ -238,7 +238,10 @@ def test_known_targets_on_edge_cases(rule: str, dtype: torch.dtype) -> None:
             known = known_targets(problem, targets, table, min_rows=0)
             assert known is not None and torch.equal(known, assign(problem, targets).target)
             searched = attribute_search(ctx)
-            assert torch.equal(attribute_known(ctx, known), searched), name
+            groups, exact = attribute_known(ctx, known)
+            assert torch.equal(groups, searched), name
+            # exact: the search takes every row for its own target's group
+            assert exact == torch.equal(searched, ctx.group[known]), name
             old = legacy_attribution.Context(problem, targets, table)
             assert torch.equal(searched, old.row_group), name
 

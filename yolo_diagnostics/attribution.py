@@ -119,6 +119,11 @@ class Context:
     how many rows each candidate cell of each pair got. ``known`` says whether the rows'
     targets were read from the reference's provenance rather than searched for: the fields
     are the same either way.
+
+    ``exact``: known, and every row is attributed to its own target's group. The output is
+    then the reference's, so each kept pair's cells hold ``owed * y5_rows`` rows and no row
+    lies anywhere else: ``counts`` is that product, and the per-row placement (``row_pair``,
+    ``row_kind``, ``placed``, ``cell_at``) is made only if a check reads it.
     """
 
     def __init__(self, problem: Problem, targets: Tensor, table: Assignment) -> None:
@@ -139,8 +144,6 @@ class Context:
         self._attribute_rows()
         self.pairs = self._kept_pairs()
         self.owed = self.mult.index_select(0, self.pairs.u)
-        self.row_pair, self.row_kind = self._place_rows()
-        self._count_rows()
 
     def _attribute_rows(self) -> None:
         """``in_bounds``, ``row_group`` and the attributed rows; ``known`` (the rows'
@@ -149,7 +152,7 @@ class Context:
         target = None
         if len(self.mult) and len(table):
             target = known_targets(self.problem, self.targets, table)
-        self.known = target is not None
+        self.known, self.exact = target is not None, False
         if self.known:  # the reference's rows: valid image ids, anchors, clamped cells
             self.in_bounds = torch.ones(len(table), dtype=torch.bool, device=self.device)
             self.all_in_bounds = True
@@ -159,24 +162,106 @@ class Context:
         if len(self.mult) == 0 or len(table) == 0:
             self.row_group = torch.full_like(table.level, -1)
         elif target is not None:
-            self.row_group = attribute_known(self, target)
+            self.row_group, self.exact = attribute_known(self, target)
         else:
             self.row_group = attribute_search(self)
         has = self.row_group >= 0
         self.all_attributed = bool(has.all())
         self._attributed = None if self.all_attributed else has.nonzero().flatten()
 
-    def _count_rows(self) -> None:
+    @functools.cached_property
+    def _placement(self) -> tuple[Tensor, Tensor]:
+        return self.place_rows()
+
+    @property
+    def row_pair(self) -> Tensor:
+        """``Tensor[A]`` int64, each attributed row's kept pair (`place_rows`)."""
+        return self._placement[0]
+
+    @property
+    def row_kind(self) -> Tensor:
+        """``Tensor[A]`` int64, each attributed row's candidate cell (`place_rows`)."""
+        return self._placement[1]
+
+    @functools.cached_property
+    def _counted(self) -> tuple[Tensor, Tensor, Tensor]:
         """``placed`` (attributed rows in a candidate cell of their pair), ``cell_at`` (a
         flat index into ``Tensor[5, P]`` tables at each row's own cell, 0 for the unplaced)
-        and ``counts``: one bincount, no sort."""
+        and the rows per cell: one bincount, no sort."""
         n = len(self.pairs.u)
-        self.placed = self.row_kind >= 0
+        placed = self.row_kind >= 0
         # kind * P + pair is negative exactly for the unplaced rows (kind -1, pair < P)
         at = torch.add(self.row_pair, self.row_kind, alpha=n)
-        self.cell_at = at.clamp(min=0)
+        cell_at = at.clamp(min=0)
         spare = torch.bincount(at.clamp_(min=-1).add_(1), minlength=5 * n + 1)  # 0: unplaced
-        self.counts = spare[1:].view(5, n)
+        return placed, cell_at, spare[1:].view(5, n)
+
+    @property
+    def placed(self) -> Tensor:
+        """``Tensor[A]`` bool, attributed rows in a candidate cell of their pair."""
+        return self._counted[0]
+
+    @property
+    def all_placed(self) -> bool:
+        """Whether every attributed row is in a candidate cell of its pair."""
+        return self.exact or bool(self.placed.all())
+
+    @property
+    def cell_at(self) -> Tensor:
+        """``Tensor[A]`` int64, a flat index into ``Tensor[5, P]`` at each row's cell."""
+        return self._counted[1]
+
+    def exceeds_own_cell(self, in_slot: Tensor) -> Tensor:
+        """``Tensor[A]`` bool: per placed attributed row, whether ``in_slot Tensor[A]`` (the
+        rows in its slot) exceeds the rows its group has in its cell, ``counts`` at
+        ``cell_at``. When the rows are exact, without placing them: a cell holds its
+        group's size unless it is full (`rows_in_full_cells`)."""
+        if not self.exact:
+            return in_slot > self.counts.reshape(-1).index_select(0, self.cell_at)
+        single = len(self.mult) == len(self.group)  # every group one target
+        more = in_slot > (1 if single else self.mult.index_select(0, self.row_group))
+        at, pair, kind = self.rows_in_full_cells
+        own = self.counts.reshape(-1).index_select(0, torch.add(pair, kind, alpha=len(self.pairs.u)))
+        return more.index_put_((at,), in_slot.index_select(0, at) > own)
+
+    @functools.cached_property
+    def full(self) -> Tensor:
+        """``Tensor[5, P]`` bool, the candidate cells with more rows than their group has
+        targets (``counts > owed``): when the rows are exact, the centre cells the published
+        code writes twice."""
+        if not self.exact:
+            return self.counts > self.owed
+        full = torch.zeros_like(self.pairs.y5)
+        full[0] = self.pairs.repeats > 0
+        return full
+
+    @property
+    def short(self) -> Tensor:
+        """``Tensor[5, P]`` bool, the candidate cells with fewer rows than their group has
+        targets (``counts < owed``): when the rows are exact, those the published code does
+        not take."""
+        return ~self.pairs.y5 if self.exact else self.counts < self.owed
+
+    @functools.cached_property
+    def rows_in_full_cells(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The rows in `full` cells, ascending, with their pair and kind (`place_rows`),
+        when the rows are exact: only the rows of those cells' groups are placed to find
+        them. Every row is attributed then, and positions in `attributed` are rows."""
+        assert self.exact
+        groups = torch.zeros(len(self.mult), dtype=torch.bool, device=self.device)
+        groups.index_fill_(0, self.pairs.u[self.full[0]], True)
+        at = groups.index_select(0, self.row_group).nonzero().flatten()
+        pair, kind = self.place_rows(at)
+        inside = self.full.reshape(-1).index_select(0, torch.add(pair, kind, alpha=len(self.pairs.u)))
+        return at[inside], pair[inside], kind[inside]
+
+    @functools.cached_property
+    def counts(self) -> Tensor:
+        """``Tensor[5, P]`` int64, the attributed rows in each candidate cell of each pair
+        (checks read `full` and `short`, made without it when the rows are exact)."""
+        if self.exact:
+            return self.owed * self.pairs.y5_rows
+        return self._counted[2]
 
     @property
     def attributed(self) -> Tensor:
@@ -263,18 +348,24 @@ class Context:
         )
         return Pairs(level, a, u, *self._candidate_cells(level, xy))
 
-    def _place_rows(self) -> tuple[Tensor, Tensor]:
-        """Per attributed row, its kept pair (index into `pairs`, -1 if its (level, group,
-        anchor) is not under the ratio rule) and which of the pair's five candidate cells it
-        is in (`KINDS` index, -1 if none): rows are counted per (kind, pair) with no sort."""
+    def place_rows(self, at: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Per attributed row (those at positions ``at`` of `attributed`; default all), its
+        kept pair (index into `pairs`, -1 if its (level, group, anchor) is not under the
+        ratio rule) and which of the pair's five candidate cells it is in (`KINDS` index, -1
+        if none): rows are counted per (kind, pair) with no sort."""
         t, pairs, na = self.table, self.pairs, self.problem.na
+
+        def column(values: Tensor) -> Tensor:
+            values = self.of_attributed(values)
+            return values if at is None else values.index_select(0, at)
+
         groups, n = len(self.mult), len(pairs.u)
         lookup = torch.full((len(self.shapes) * groups * na,), -1, device=self.device)
         lookup[(pairs.level * groups + pairs.u) * na + pairs.a] = torch.arange(
             n, device=self.device
         )
-        level, anchor = self.of_attributed(t.level), self.of_attributed(t.anchor)
-        group = self.of_attributed(self.row_group)
+        level, anchor = column(t.level), column(t.anchor)
+        group = column(self.row_group)
         pair = lookup.index_select(0, (level * groups + group) * na + anchor)
         if n == 0:
             return pair, pair.clone()
@@ -282,15 +373,15 @@ class Context:
         # at pair + 1; first, for pair -1, a cell so far off the grid that attributed rows,
         # which are in the grid, are 2 or more away from it)
         corner = torch.cat((pairs.centre.new_full((2, 1), -4), pairs.centre - 2), 1)
-        at = pair + 1
+        shifted = pair + 1
         # in place: each n-long buffer made is a fresh allocation (page faults at large n)
-        dx = corner[0].index_select(0, at)
-        dx = torch.sub(self.of_attributed(t.gi), dx, out=dx)
-        dy = corner[1].index_select(0, at)
-        dy = torch.sub(self.of_attributed(t.gj), dy, out=dy)
+        dx = corner[0].index_select(0, shifted)
+        dx = torch.sub(column(t.gi), dx, out=dx)
+        dy = corner[1].index_select(0, shifted)
+        dy = torch.sub(column(t.gj), dy, out=dy)
         # `kind_at` at (dx + 2) * 5 + dy + 2, cells two or more away clamped to two away
-        at = dy.clamp_(0, 4).add_(dx.clamp_(0, 4), alpha=5)
-        return pair, self.const.kind_at.index_select(0, at)
+        cell = dy.clamp_(0, 4).add_(dx.clamp_(0, 4), alpha=5)
+        return pair, self.const.kind_at.index_select(0, cell)
 
     def _candidate_cells(self, level: Tensor, xy: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Per pair, the centre cell and whether each rule takes each of the five cells;

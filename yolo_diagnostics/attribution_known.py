@@ -50,24 +50,26 @@ def known_targets(
     return known_targets_of(problem, targets, table)
 
 
-def attribute_known(ctx: Context, target: Tensor) -> Tensor:
+def attribute_known(ctx: Context, target: Tensor) -> tuple[Tensor, bool]:
     """``Tensor[n]`` int64, each row's group as `attribution_search.attribute_search` finds
-    it, for rows whose targets are known (`known_targets`)."""
+    it, for rows whose targets are known (`known_targets`); and whether that is every row's
+    own target's group (*exact*: no row is taken for another group's)."""
     group = ctx.group.index_select(0, target)
     crowded = _crowded(ctx).nonzero().flatten()
     if not len(crowded):
-        return group
+        return group, True
     # A row reproduces its target exactly, so what the search finds for it depends on its
     # group and level alone: search once per crowded group and level, with a probe row at
     # cell (0, 0) whose tbox is the target's gxywh (the same keys and distances as the rows)
     nl = len(ctx.shapes)
-    found = torch.arange(len(ctx.mult), device=ctx.device).repeat_interleave(nl)
     probes = _probes(ctx, crowded.repeat_interleave(nl), torch.arange(nl).repeat(len(crowded)))
     in_bounds = torch.ones(len(probes), dtype=torch.bool, device=ctx.device)
-    found[crowded[:, None] * nl + torch.arange(nl, device=ctx.device)] = attribute_search(
-        ctx, probes, in_bounds
-    ).view(-1, nl)
-    return found.index_select(0, torch.add(ctx.table.level, group, alpha=nl))
+    searched = attribute_search(ctx, probes, in_bounds).view(-1, nl)
+    if bool((searched == crowded[:, None]).all()):  # every probe found its own group
+        return group, True
+    found = torch.arange(len(ctx.mult), device=ctx.device).repeat_interleave(nl)
+    found[crowded[:, None] * nl + torch.arange(nl, device=ctx.device)] = searched
+    return found.index_select(0, torch.add(ctx.table.level, group, alpha=nl)), False
 
 
 def _probes(ctx: Context, group: Tensor, level: Tensor) -> Assignment:

@@ -68,7 +68,7 @@ def missing_cells(
     """Per level, one violation if cells a rule takes have fewer rows than their group has
     targets. ``take`` is ``Tensor[5, n]`` over the candidate cells of `Context.pairs`."""
     pairs = ctx.pairs
-    short = take & (ctx.counts < ctx.owed)
+    short = take & ctx.short
     if not any_of(short):
         return []
     kind, p = short.nonzero(as_tuple=True)

@@ -162,6 +162,8 @@ def _offset_range(ctx: Context) -> list[Violation]:
     "every row has max(r, 1/r) < anchor_t; every (target, anchor) pair under it is assigned",
 )
 def _ratio(ctx: Context) -> list[Violation]:
+    if ctx.exact:  # the reference's rows: kept pairs' (the same expression), every centre
+        return []
     t, p = ctx.table, ctx.problem
     # max(r, 1/r) over w and h, column by column: the values of YOLOv5's [n, 2] expression
     rw, rh = t.tbox[:, 2] / t.anch[:, 0], t.tbox[:, 3] / t.anch[:, 1]
@@ -211,6 +213,8 @@ def _all_under(rw: Tensor, rh: Tensor, limit: float) -> bool:
     "centre), and none it requires is missing",
 )
 def _neighbours(ctx: Context) -> list[Violation]:
+    if ctx.exact:  # the reference's rows: the rule's cells as published, each of them
+        return []
     rule = f"{ctx.problem.rule} rule (g = {ctx.problem.g:g})"
     pairs = ctx.pairs
     allowed = ctx.of_rows(pairs.y5 | pairs.strict)
@@ -268,20 +272,22 @@ def _duplicates(ctx: Context) -> list[Violation]:
     # one; among them, the first mult rows of a slot belong to the group's mult targets, the
     # rest repeat them: as often as the rule's published code does (`Pairs.y5_rows`), a quirk.
     t = ctx.table
-    full = ctx.counts > ctx.owed
-    if not any_of(full) and bool(ctx.placed.all()):  # no row in either place
+    full = ctx.full
+    if not any_of(full) and ctx.all_placed:  # no row in either place
         return []
-    repeatable = (ctx.row_kind < 0) | ctx.of_rows(full)
-    at = repeatable.nonzero().flatten()  # positions in `attributed`
-    rows = ctx.attributed[at]
+    if ctx.exact:  # every row placed: only the full cells' groups' rows are looked at
+        at, pair, kind = ctx.rows_in_full_cells
+    else:
+        at = ((ctx.row_kind < 0) | ctx.of_rows(full)).nonzero().flatten()  # in `attributed`
+        pair, kind = ctx.row_pair[at], ctx.row_kind[at]
+    rows = at if ctx.all_attributed else ctx.attributed[at]
     keys = ctx.slot_key(t.level[rows], ctx.row_group[rows], t.anchor[rows], t.gj[rows], t.gi[rows])
     order = torch.sort(keys, stable=True).indices
-    keys, rows, at = keys[order], rows[order], at[order]
+    keys, rows, pair, kind = keys[order], rows[order], pair[order], kind[order]
     rank = rank_in_group(keys)
     mult = ctx.mult[ctx.row_group[rows]]
-    kind = ctx.row_kind[at]
     if len(ctx.pairs.u):
-        written = ctx.pairs.y5_rows[kind.clamp(min=0), ctx.row_pair[at].clamp(min=0)]
+        written = ctx.pairs.y5_rows[kind.clamp(min=0), pair.clamp(min=0)]
     else:  # no pair is kept: every row is off the pairs' cells (kind -1), nothing to read
         written = torch.ones_like(kind)
     allowed = mult * torch.where(kind >= 0, written.clamp(min=1), 1)
@@ -323,19 +329,19 @@ def _missed_neighbour(ctx: Context) -> list[Violation]:
     "collisions", "info", "different targets competing for one (level, image, anchor, gj, gi) slot"
 )
 def _collisions(ctx: Context) -> list[Violation]:
-    if len(ctx.row_pair) == 0:  # no attributed row
+    if (len(ctx.table) if ctx.all_attributed else len(ctx.attributed)) == 0:  # none attributed
         return []
     slot, space = _slots(ctx)
     if space > min(_DENSE_SLOTS, max(_DENSE_PER_ROW * len(slot), _DENSE_FLOOR)):
         slot = torch.unique(slot, return_inverse=True)[1]  # a sort, not a sparse table
         space = int(slot.max()) + 1
-    if bool(ctx.placed.all()):
-        # every row is in a candidate cell of its pair, so `counts` at its cell is the
-        # number of rows its group has in its slot: the slot is contested when it has more
+    if ctx.all_placed:
+        # every row is in a candidate cell of its pair, so the rows its group has in its
+        # cell are those in its slot: the slot is contested when it has more
         one = torch.ones(1, dtype=torch.int32, device=ctx.device).expand(len(slot))
         in_slot = torch.zeros(space, dtype=torch.int32, device=ctx.device)
         in_slot = in_slot.scatter_add_(0, slot, one).index_select(0, slot)  # int32: half
-        contested = in_slot > ctx.counts.reshape(-1).index_select(0, ctx.cell_at)
+        contested = ctx.exceeds_own_cell(in_slot)
     else:  # a slot is contested when the least and the greatest group in it differ
         group = ctx.of_attributed(ctx.row_group).int()  # int32 tables: half the bytes
         least = torch.full((space,), len(ctx.mult), dtype=torch.int32, device=ctx.device)
@@ -370,7 +376,8 @@ def _slots(ctx: Context) -> tuple[Tensor, int]:
 @_register("coverage", "info", "targets with no positive at any level (best possible recall)")
 def _coverage(ctx: Context) -> list[Violation]:
     covered = torch.zeros(len(ctx.mult), dtype=torch.bool, device=ctx.device)
-    covered.index_fill_(0, ctx.of_attributed(ctx.row_group), True)
+    # the reference's rows: every kept pair has its centre rows, and no other group has any
+    covered.index_fill_(0, ctx.pairs.u if ctx.exact else ctx.of_attributed(ctx.row_group), True)
     lost = (~covered).nonzero().flatten()
     if len(lost) == 0:
         return []
