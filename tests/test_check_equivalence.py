@@ -37,7 +37,7 @@ from yolo_diagnostics.reference import assign, build_targets
 RULES = ("yolov5", "yolov5-v4", "five-positive", "centre")
 DTYPES = (torch.float32, torch.float64)
 P5 = Problem.preset("yolov5-p5", batch_size=16)
-SCALE = 1100  # targets: about 11 000 rows at 640 with P5 anchors, past `MIN_ROWS`
+SCALE = 1100  # targets: about 11 000 rows at 640 with P5 anchors
 
 
 def _found(check: Callable, problem: Problem, targets: torch.Tensor, output, strict: bool):
@@ -219,31 +219,72 @@ def test_other_outputs_take_the_search() -> None:
     table = Assignment.from_yolov5(reference(P5, targets, "strict"))
     assert known_targets(P5, targets, table) is None
     assert not Context(P5, targets, table).known
-    small = Assignment.from_yolov5(reference(P5, targets[:100]))  # below MIN_ROWS: searched
-    assert known_targets(P5, targets[:100], small) is None
-    assert known_targets(P5, targets[:100], small, min_rows=0) is not None
+    small = Assignment.from_yolov5(reference(P5, targets[:3]))  # small ones too
+    assert torch.equal(known_targets(P5, targets[:3], small).target, assign(P5, targets[:3]).target)
 
 
 @pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_known_targets_on_edge_cases(rule: str, dtype: torch.dtype) -> None:
-    """Below the size the fast path is taken at, called directly: on the corpus' edge
-    cases (gx == 1, x = 0 and 1, duplicates) and crowded ones, the groups it gives are the
-    search's, and each row's known target is the reference's."""
+    """Called directly: on the corpus' edge cases (gx == 1, x = 0 and 1, duplicates) and
+    crowded ones, the groups it gives are the search's, and each row's known target and
+    offset kind are the reference's."""
     for name, problem in problems(rule).items():
         for targets in (edge_targets(problem), crowded(problem, 40, seed=11)):
             targets = targets.to(dtype)
             table = Assignment.from_yolov5(reference(problem, targets))
             ctx = Context(problem, targets, table)
-            known = known_targets(problem, targets, table, min_rows=0)
-            assert known is not None and torch.equal(known, assign(problem, targets).target)
+            known = known_targets(problem, targets, table)
+            expected = assign(problem, targets)
+            assert known is not None and torch.equal(known.target, expected.target)
+            assert torch.equal(known.kind, expected.offset)
             searched = attribute_search(ctx)
-            groups, exact = attribute_known(ctx, known)
+            groups, exact = attribute_known(ctx, known.target)
             assert torch.equal(groups, searched), name
             # exact: the search takes every row for its own target's group
-            assert exact == torch.equal(searched, ctx.group[known]), name
+            assert exact == torch.equal(searched, ctx.group[known.target]), name
             old = legacy_attribution.Context(problem, targets, table)
             assert torch.equal(searched, old.row_group), name
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_reference_outputs_take_the_exact_path(rule: str) -> None:
+    """The reference's rows of the corpus' edge cases are read off its plan (`ExactRows`):
+    the second rows into a centre cell are those a second formulation finds in the
+    reference's provenance (a non-centre row in the cell of its own centre row), and the
+    lost targets those with no row."""
+    for name, problem in problems(rule).items():
+        targets = edge_targets(problem)
+        table = Assignment.from_yolov5(reference(problem, targets))
+        exact = Context(problem, targets, table).exact
+        assert exact is not None, name
+        rows = assign(problem, targets)
+        columns = zip(*(c.tolist() for c in (rows.level, rows.target, rows.anchor, rows.offset)))
+        cells = list(zip(columns, rows.gi.tolist(), rows.gj.tolist()))
+        centres = {(key[:3], gi, gj) for key, gi, gj in cells if key[3] == 0}
+        twice = [
+            r for r, (key, gi, gj) in enumerate(cells) if key[3] and (key[:3], gi, gj) in centres
+        ]
+        assert exact.repeat_rows.tolist() == twice, name
+        assert (rule == "centre") == (not twice), name  # the corpus has them for every rule
+        lost = sorted(set(range(len(targets))) - set(rows.target.tolist()))
+        assert exact.lost_targets().tolist() == lost, name
+
+
+def test_targets_only_their_bits_tell_apart() -> None:
+    """Two targets whose x differ by one float32 ulp but whose ``x * nx`` round alike at
+    every level: each row reproduces both, the search takes the first group for the rows
+    of both, so the rows are not each their own target's and the checks take the general
+    path, with the frozen checks' answer."""
+    x = torch.tensor(0.9437140226364136)
+    twin = torch.nextafter(x, torch.tensor(2.0))
+    assert all(float(x * nx) == float(twin * nx) for _, nx in P5.feature_shapes)
+    targets = torch.tensor([[0, 3, x, 0.5, 0.1, 0.1], [0, 3, twin, 0.5, 0.1, 0.1]])
+    output = reference(P5, targets)
+    ctx = Context(P5, targets, Assignment.from_yolov5(output))
+    assert ctx.known and ctx.exact is None
+    assert set(ctx.row_group.tolist()) == {0}
+    assert_same(P5, targets, output, "one ulp apart")
 
 
 def test_rows_where_no_pair_is_kept() -> None:

@@ -21,89 +21,16 @@ broadcasts with a short inner dim are several times slower on the CPU and are av
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from .assignment import Assignment, first_of_run, lexsort
+from .attribution_exact import ExactRows
 from .attribution_known import attribute_known, known_targets
 from .attribution_search import attribute_search
+from .cells import Pairs, candidate_cells, constants
 from .problem import Problem
-from .rules import published_tests, strict_tests
-
-KINDS = ((0, 0), (-1, 0), (0, -1), (1, 0), (0, 1))  # centre, left, up, right, down as (dx, dy)
-
-
-class _Constants(NamedTuple):
-    anchors: Tensor  # [nl, na, 2] float32, grid units
-    anchor_columns: tuple[Tensor, Tensor]  # [nl * na] float32 w, h: anchors[level, a] at
-    # level * na + a (1-D: index_select on a [n, 2] table copies row by row, far slower)
-    size: Tensor  # [nl, 2] int64 (nx, ny)
-    gain: Tensor  # [nl, 4] float32 (nx, ny, nx, ny), YOLOv5's gain
-    tol: Tensor  # [nl] float64, a few float32 ulps of the largest grid coordinate
-    kind_at: Tensor  # [25] int64, `KINDS` index of the cell (dx, dy) at (dx + 2) * 5 + dy + 2
-    first_cell: Tensor  # [nl] int64, cells of the levels before: one cell index for all
-    last: Tensor  # [2, nl] int64 (nx - 1; ny - 1), the clamp, axis-major
-    grid: Tensor  # [2, nl] float32 (nx; ny), YOLOv5's gain[[2, 3]], axis-major
-    off: tuple[float, float]  # -g, +g as float32 values: the published neighbour offsets
-
-
-@functools.lru_cache(maxsize=64)
-def _constants(problem: Problem, device: str) -> _Constants:
-    """A problem's small tensors on one device, made once (tensors made per call are a
-    large part of a check's cost at small nt)."""
-    size = torch.tensor([(nx, ny) for ny, nx in problem.feature_shapes], device=device)
-    anchors = problem.anchors_grid(device)
-    kind_at = torch.full((25,), -1, device=device)  # -1: not one of the five cells
-    for k, (dx, dy) in enumerate(KINDS):
-        kind_at[(dx + 2) * 5 + dy + 2] = k
-    cells = [ny * nx for ny, nx in problem.feature_shapes]
-    g = torch.tensor((-problem.g, problem.g), dtype=torch.float32)  # YOLOv5's float32 off
-    return _Constants(
-        anchors=anchors,
-        anchor_columns=(anchors[..., 0].flatten(), anchors[..., 1].flatten()),
-        size=size,
-        gain=size.repeat(1, 2).float(),
-        tol=64 * torch.finfo(torch.float32).eps * size.amax(1).double(),
-        kind_at=kind_at,
-        first_cell=torch.tensor([sum(cells[:i]) for i in range(len(cells))], device=device),
-        last=(size - 1).T.contiguous(),
-        grid=size.T.float().contiguous(),
-        off=(float(g[0]), float(g[1])),
-    )
-
-
-class Pairs(NamedTuple):
-    """All levels' kept (``level``, anchor ``a``, group ``u``) pairs, each ``Tensor[n]``, their
-    ``centre`` cells ``Tensor[2, n]`` (gi; gj), and ``Tensor[5, n]`` masks of the five
-    candidate `cells` the problem's rule takes as published (``y5``,
-    `rules.published_tests`) and as meant (``strict``). Kind 0 is the centre cell.
-    ``y5_rows Tensor[5, n]`` int64 counts the rows the published code writes into each cell:
-    more than one where a test fires but its clamped cell is the centre cell again (YOLOv5's
-    duplicates)."""
-
-    level: Tensor
-    a: Tensor
-    u: Tensor
-    centre: Tensor
-    y5: Tensor
-    strict: Tensor
-    repeats: Tensor  # [n] int64, the rows the published code writes twice into the centre
-
-    @property
-    def y5_rows(self) -> Tensor:
-        """``Tensor[5, n]`` int64 (made on demand: only duplicates read it)."""
-        rows = self.y5.long()
-        rows[0] += self.repeats
-        return rows
-
-    @property
-    def cells(self) -> Tensor:
-        """``Tensor[5, n, 2]`` (gi, gj) of the five candidate cells, `KINDS` order; made on
-        demand (only findings read them, and the broadcast is slow)."""
-        step = torch.tensor(KINDS, device=self.centre.device)
-        return self.centre.T[None] + step[:, None]
 
 
 class Context:
@@ -120,17 +47,17 @@ class Context:
     targets were read from the reference's provenance rather than searched for: the fields
     are the same either way.
 
-    ``exact``: known, and every row is attributed to its own target's group. The output is
-    then the reference's, so each kept pair's cells hold ``owed * y5_rows`` rows and no row
-    lies anywhere else: ``counts`` is that product, and the per-row placement (``row_pair``,
-    ``row_kind``, ``placed``, ``cell_at``) is made only if a check reads it.
+    ``exact`` (an `ExactRows`, else None): known, and every row is attributed to its own
+    target's group; the checks then read what they look for off the reference's plan. The
+    pairs, the per-row placement (``row_pair``, ``row_kind``, ``placed``, ``cell_at``) and
+    ``counts`` are made when first read: the checks do not read them then.
     """
 
     def __init__(self, problem: Problem, targets: Tensor, table: Assignment) -> None:
         self.problem, self.targets, self.table = problem, targets, table
         self.device = targets.device
         self.shapes = problem.feature_shapes
-        self.const = const = _constants(problem, str(self.device))
+        self.const = const = constants(problem, str(self.device))
         self.anchors, self.size, self.gain, self.tol = (
             const.anchors,
             const.size,
@@ -142,17 +69,15 @@ class Context:
         self._group_targets(targets)
         self.group_keys: Tensor | None = None  # `attribution_search.group_keys`, made once
         self._attribute_rows()
-        self.pairs = self._kept_pairs()
-        self.owed = self.mult.index_select(0, self.pairs.u)
 
     def _attribute_rows(self) -> None:
         """``in_bounds``, ``row_group`` and the attributed rows; ``known`` (the rows'
         targets read from the reference, `known_targets`) or searched for."""
         table = self.table
-        target = None
+        known = None
         if len(self.mult) and len(table):
-            target = known_targets(self.problem, self.targets, table)
-        self.known, self.exact = target is not None, False
+            known = known_targets(self.problem, self.targets, table)
+        self.known, self.exact = known is not None, None
         if self.known:  # the reference's rows: valid image ids, anchors, clamped cells
             self.in_bounds = torch.ones(len(table), dtype=torch.bool, device=self.device)
             self.all_in_bounds = True
@@ -161,8 +86,10 @@ class Context:
             self.all_in_bounds = bool(self.in_bounds.all())
         if len(self.mult) == 0 or len(table) == 0:
             self.row_group = torch.full_like(table.level, -1)
-        elif target is not None:
-            self.row_group, self.exact = attribute_known(self, target)
+        elif known is not None:
+            self.row_group, exact = attribute_known(self, known.target)
+            if exact:
+                self.exact = ExactRows(self.problem, self.const, table, known)
         else:
             self.row_group = attribute_search(self)
         has = self.row_group >= 0
@@ -170,17 +97,27 @@ class Context:
         self._attributed = None if self.all_attributed else has.nonzero().flatten()
 
     @functools.cached_property
+    def pairs(self) -> Pairs:
+        """Every level's kept (level, anchor, group) pairs (`kept_pairs`)."""
+        return self.kept_pairs()
+
+    @functools.cached_property
+    def owed(self) -> Tensor:
+        """``Tensor[P]`` int64, the rows each candidate cell of each pair should get."""
+        return self.mult.index_select(0, self.pairs.u)
+
+    @functools.cached_property
     def _placement(self) -> tuple[Tensor, Tensor]:
-        return self.place_rows()
+        return self._place_rows()
 
     @property
     def row_pair(self) -> Tensor:
-        """``Tensor[A]`` int64, each attributed row's kept pair (`place_rows`)."""
+        """``Tensor[A]`` int64, each attributed row's kept pair (`_place_rows`)."""
         return self._placement[0]
 
     @property
     def row_kind(self) -> Tensor:
-        """``Tensor[A]`` int64, each attributed row's candidate cell (`place_rows`)."""
+        """``Tensor[A]`` int64, each attributed row's candidate cell (`_place_rows`)."""
         return self._placement[1]
 
     @functools.cached_property
@@ -202,65 +139,13 @@ class Context:
         return self._counted[0]
 
     @property
-    def all_placed(self) -> bool:
-        """Whether every attributed row is in a candidate cell of its pair."""
-        return self.exact or bool(self.placed.all())
-
-    @property
     def cell_at(self) -> Tensor:
         """``Tensor[A]`` int64, a flat index into ``Tensor[5, P]`` at each row's cell."""
         return self._counted[1]
 
-    def exceeds_own_cell(self, in_slot: Tensor) -> Tensor:
-        """``Tensor[A]`` bool: per placed attributed row, whether ``in_slot Tensor[A]`` (the
-        rows in its slot) exceeds the rows its group has in its cell, ``counts`` at
-        ``cell_at``. When the rows are exact, without placing them: a cell holds its
-        group's size unless it is full (`rows_in_full_cells`)."""
-        if not self.exact:
-            return in_slot > self.counts.reshape(-1).index_select(0, self.cell_at)
-        single = len(self.mult) == len(self.group)  # every group one target
-        more = in_slot > (1 if single else self.mult.index_select(0, self.row_group))
-        at, pair, kind = self.rows_in_full_cells
-        own = self.counts.reshape(-1).index_select(0, torch.add(pair, kind, alpha=len(self.pairs.u)))
-        return more.index_put_((at,), in_slot.index_select(0, at) > own)
-
-    @functools.cached_property
-    def full(self) -> Tensor:
-        """``Tensor[5, P]`` bool, the candidate cells with more rows than their group has
-        targets (``counts > owed``): when the rows are exact, the centre cells the published
-        code writes twice."""
-        if not self.exact:
-            return self.counts > self.owed
-        full = torch.zeros_like(self.pairs.y5)
-        full[0] = self.pairs.repeats > 0
-        return full
-
     @property
-    def short(self) -> Tensor:
-        """``Tensor[5, P]`` bool, the candidate cells with fewer rows than their group has
-        targets (``counts < owed``): when the rows are exact, those the published code does
-        not take."""
-        return ~self.pairs.y5 if self.exact else self.counts < self.owed
-
-    @functools.cached_property
-    def rows_in_full_cells(self) -> tuple[Tensor, Tensor, Tensor]:
-        """The rows in `full` cells, ascending, with their pair and kind (`place_rows`),
-        when the rows are exact: only the rows of those cells' groups are placed to find
-        them. Every row is attributed then, and positions in `attributed` are rows."""
-        assert self.exact
-        groups = torch.zeros(len(self.mult), dtype=torch.bool, device=self.device)
-        groups.index_fill_(0, self.pairs.u[self.full[0]], True)
-        at = groups.index_select(0, self.row_group).nonzero().flatten()
-        pair, kind = self.place_rows(at)
-        inside = self.full.reshape(-1).index_select(0, torch.add(pair, kind, alpha=len(self.pairs.u)))
-        return at[inside], pair[inside], kind[inside]
-
-    @functools.cached_property
     def counts(self) -> Tensor:
-        """``Tensor[5, P]`` int64, the attributed rows in each candidate cell of each pair
-        (checks read `full` and `short`, made without it when the rows are exact)."""
-        if self.exact:
-            return self.owed * self.pairs.y5_rows
+        """``Tensor[5, P]`` int64, the attributed rows in each candidate cell of each pair."""
         return self._counted[2]
 
     @property
@@ -331,10 +216,13 @@ class Context:
         return chosen.index_select(0, self.group).nonzero().flatten()
 
     # ----------------------------------------------------------------- what is owed
-    def _kept_pairs(self) -> Pairs:
+    def kept_pairs(self, groups: Tensor | None = None) -> Pairs:
         """Every level's (anchor, group) pairs under the ratio rule (YOLOv5's float
-        expression) with their candidate cells."""
+        expression) with their candidate cells; of the given groups only (ascending), in
+        the same order, when ``groups`` is given."""
         gt, gain = self.group_targets, self.gain
+        if groups is not None:
+            gt = gt.index_select(0, groups)
         # max(r, 1 / r) over w and h, one [nl, na, U] plane each: the values of YOLOv5's
         # ``targets * gain`` and [nl, na, U, 2] ratio, without a reduction over a dim of 2
         anchors = self.anchors[..., None]  # [nl, na, 2, 1]
@@ -346,26 +234,21 @@ class Context:
         xy = torch.stack(
             [gt[:, 2 + k].index_select(0, u) * gain[:, k].index_select(0, level) for k in (0, 1)]
         )
-        return Pairs(level, a, u, *self._candidate_cells(level, xy))
+        cells = candidate_cells(self.problem, self.const, level, xy)
+        return Pairs(level, a, u if groups is None else groups.index_select(0, u), *cells)
 
-    def place_rows(self, at: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Per attributed row (those at positions ``at`` of `attributed`; default all), its
-        kept pair (index into `pairs`, -1 if its (level, group, anchor) is not under the
-        ratio rule) and which of the pair's five candidate cells it is in (`KINDS` index, -1
-        if none): rows are counted per (kind, pair) with no sort."""
+    def _place_rows(self) -> tuple[Tensor, Tensor]:
+        """Per attributed row, its kept pair (index into `pairs`, -1 if its (level, group,
+        anchor) is not under the ratio rule) and which of the pair's five candidate cells it
+        is in (`KINDS` index, -1 if none): rows are counted per (kind, pair) with no sort."""
         t, pairs, na = self.table, self.pairs, self.problem.na
-
-        def column(values: Tensor) -> Tensor:
-            values = self.of_attributed(values)
-            return values if at is None else values.index_select(0, at)
-
         groups, n = len(self.mult), len(pairs.u)
         lookup = torch.full((len(self.shapes) * groups * na,), -1, device=self.device)
         lookup[(pairs.level * groups + pairs.u) * na + pairs.a] = torch.arange(
             n, device=self.device
         )
-        level, anchor = column(t.level), column(t.anchor)
-        group = column(self.row_group)
+        level, anchor = self.of_attributed(t.level), self.of_attributed(t.anchor)
+        group = self.of_attributed(self.row_group)
         pair = lookup.index_select(0, (level * groups + group) * na + anchor)
         if n == 0:
             return pair, pair.clone()
@@ -373,40 +256,15 @@ class Context:
         # at pair + 1; first, for pair -1, a cell so far off the grid that attributed rows,
         # which are in the grid, are 2 or more away from it)
         corner = torch.cat((pairs.centre.new_full((2, 1), -4), pairs.centre - 2), 1)
-        shifted = pair + 1
+        at = pair + 1
         # in place: each n-long buffer made is a fresh allocation (page faults at large n)
-        dx = corner[0].index_select(0, shifted)
-        dx = torch.sub(column(t.gi), dx, out=dx)
-        dy = corner[1].index_select(0, shifted)
-        dy = torch.sub(column(t.gj), dy, out=dy)
+        dx = corner[0].index_select(0, at)
+        dx = torch.sub(self.of_attributed(t.gi), dx, out=dx)
+        dy = corner[1].index_select(0, at)
+        dy = torch.sub(self.of_attributed(t.gj), dy, out=dy)
         # `kind_at` at (dx + 2) * 5 + dy + 2, cells two or more away clamped to two away
-        cell = dy.clamp_(0, 4).add_(dx.clamp_(0, 4), alpha=5)
-        return pair, self.const.kind_at.index_select(0, cell)
-
-    def _candidate_cells(self, level: Tensor, xy: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Per pair, the centre cell and whether each rule takes each of the five cells;
-        ``xy Tensor[2, n]`` the pairs' grid coordinates, x then y (axis-major: every op
-        runs along n, and the [2, n] halves are the [5, n] masks' rows 1-2 and 3-4).
-
-        Returns ``centre Tensor[2, n]``, ``Tensor[5, n]`` masks for the problem's rule as
-        its published code computes it (`rules.published_tests`, after its clamp; "y5") and
-        as it is meant (`rules.strict_tests`), and the published code's rows per cell
-        (`Pairs.y5_rows`).
-        """
-        g, const = self.problem.g, self.const
-        last = const.last.index_select(1, level)  # [2, n]
-        centre = torch.minimum(xy.floor().long(), last)
-        # YOLOv5's neighbour cell (gxy -+ g).long(), clamped, on the axis it moves along; on
-        # the other axis it is the centre cell (gxy >= 0: .long() is floor)
-        lo_cell = torch.minimum((xy + const.off[0]).long(), last).clamp_(min=0)
-        hi_cell = torch.minimum((xy + const.off[1]).long(), last).clamp_(min=0)
-        lo, hi = published_tests(self.problem.rule, g, xy, const.grid.index_select(1, level))
-        ones = torch.ones((1, len(level)), dtype=torch.bool, device=self.device)
-        y5 = torch.cat((ones, lo & (lo_cell == centre - 1), hi & (hi_cell == centre + 1)))
-        # a test that fires onto the (clamped) centre cell writes a second row there
-        repeats = (lo & (lo_cell == centre)).sum(0) + (hi & (hi_cell == centre)).sum(0)
-        st_lo, st_hi = strict_tests(g, xy - centre, centre, last)
-        return centre, y5, torch.cat((ones, st_lo, st_hi)), repeats
+        at = dy.clamp_(0, 4).add_(dx.clamp_(0, 4), alpha=5)
+        return pair, self.const.kind_at.index_select(0, at)
 
 
 def _in_bounds(table: Assignment, problem: Problem, size: Tensor) -> Tensor:

@@ -27,25 +27,19 @@ from torch import Tensor
 from .assignment import Assignment
 from .attribution_search import Context, attribute_search, group_keys, row_window
 from .problem import Problem
-from .reference import known_targets_of
-
-MIN_ROWS = 10_000
-"""Below about this many rows the search costs less than running the reference."""
+from .reference import Known, known_targets_of
 
 _KEY_LIMIT = 1 << 24  # keys below it have float64 ulps under 4e-9, far below any window
 
 
-def known_targets(
-    problem: Problem, targets: Tensor, table: Assignment, *, min_rows: int = MIN_ROWS
-) -> Tensor | None:
-    """``Tensor[n]`` int64, the target each row of ``table`` came from, when ``table`` is row
-    for row the reference's yolov5-semantics assignment of ``targets`` (already valid);
-    else None, also when it has fewer than ``min_rows`` rows.
+def known_targets(problem: Problem, targets: Tensor, table: Assignment) -> Known | None:
+    """Each row's target and offset kind (`reference.Known`), when ``table`` is row for row
+    the reference's yolov5-semantics assignment of ``targets`` (already valid); else None.
 
     Column by column (`reference.known_targets_of`): the rows are never made, and a
     difference stops the comparison at its column.
     """
-    if len(table) < min_rows or 4 * problem.batch_size * problem.num_classes >= _KEY_LIMIT:
+    if 4 * problem.batch_size * problem.num_classes >= _KEY_LIMIT:
         return None
     return known_targets_of(problem, targets, table)
 

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from .attribution import Context
+from .cells import Pairs
 from .violations import Severity, Violation
 
 
@@ -63,12 +64,18 @@ def row_text(ctx: Context, r: int) -> str:
 
 
 def missing_cells(
-    ctx: Context, check_id: str, severity: Severity, take: Tensor, what: str
+    ctx: Context,
+    check_id: str,
+    severity: Severity,
+    short: Tensor,
+    what: str,
+    pairs: Pairs | None = None,
 ) -> list[Violation]:
     """Per level, one violation if cells a rule takes have fewer rows than their group has
-    targets. ``take`` is ``Tensor[5, n]`` over the candidate cells of `Context.pairs`."""
-    pairs = ctx.pairs
-    short = take & ctx.short
+    targets: ``short Tensor[5, P]`` marks them among the candidate cells of ``pairs``
+    (default `Context.pairs`; a subset in the same order gives the same violations if it
+    holds every short cell's group)."""
+    pairs = ctx.pairs if pairs is None else pairs
     if not any_of(short):
         return []
     kind, p = short.nonzero(as_tuple=True)

@@ -162,7 +162,7 @@ def _offset_range(ctx: Context) -> list[Violation]:
     "every row has max(r, 1/r) < anchor_t; every (target, anchor) pair under it is assigned",
 )
 def _ratio(ctx: Context) -> list[Violation]:
-    if ctx.exact:  # the reference's rows: kept pairs' (the same expression), every centre
+    if ctx.exact is not None:  # the reference's rows: kept pairs' (same expression), every centre
         return []
     t, p = ctx.table, ctx.problem
     # max(r, 1/r) over w and h, column by column: the values of YOLOv5's [n, 2] expression
@@ -181,13 +181,13 @@ def _ratio(ctx: Context) -> list[Violation]:
                 f"is not < anchor_t = {p.anchor_t:g}"
             ),
         )
-    centre = torch.zeros_like(ctx.pairs.y5)
-    centre[0] = True
+    short = ctx.counts < ctx.owed
+    short[1:] = False  # the centre cells
     return found + missing_cells(
         ctx,
         "ratio",
         "error",
-        centre,
+        short,
         "(target, anchor) pair(s) under anchor_t have no row at their centre cell",
     )
 
@@ -213,7 +213,7 @@ def _all_under(rw: Tensor, rh: Tensor, limit: float) -> bool:
     "centre), and none it requires is missing",
 )
 def _neighbours(ctx: Context) -> list[Violation]:
-    if ctx.exact:  # the reference's rows: the rule's cells as published, each of them
+    if ctx.exact is not None:  # the reference's rows: the rule's cells as published, each
         return []
     rule = f"{ctx.problem.rule} rule (g = {ctx.problem.g:g})"
     pairs = ctx.pairs
@@ -231,13 +231,13 @@ def _neighbours(ctx: Context) -> list[Violation]:
                 f"{rule} takes for its target"
             ),
         )
-    required = pairs.y5 & pairs.strict
-    required[0] = False  # the centre is the ratio check's
+    short = pairs.y5 & pairs.strict & (ctx.counts < ctx.owed)
+    short[0] = False  # the centre is the ratio check's
     found += missing_cells(
         ctx,
         "neighbours",
         "error",
-        required,
+        short,
         f"neighbour cell(s) the {rule} takes are missing",
     )
     return sorted(found, key=lambda v: v.level or 0)  # level by level, stable
@@ -271,28 +271,32 @@ def _duplicates(ctx: Context) -> list[Violation]:
     # Only rows in cells with more rows than targets, or off their pair's cells, can repeat
     # one; among them, the first mult rows of a slot belong to the group's mult targets, the
     # rest repeat them: as often as the rule's published code does (`Pairs.y5_rows`), a quirk.
+    if ctx.exact is not None:  # the reference's rows: its second rows into a centre cell
+        return _per_level_duplicates(ctx, ctx.exact.repeat_rows[:0], ctx.exact.repeat_rows)
     t = ctx.table
-    full = ctx.full
-    if not any_of(full) and ctx.all_placed:  # no row in either place
+    full = ctx.counts > ctx.owed
+    if not any_of(full) and bool(ctx.placed.all()):  # no row in either place
         return []
-    if ctx.exact:  # every row placed: only the full cells' groups' rows are looked at
-        at, pair, kind = ctx.rows_in_full_cells
-    else:
-        at = ((ctx.row_kind < 0) | ctx.of_rows(full)).nonzero().flatten()  # in `attributed`
-        pair, kind = ctx.row_pair[at], ctx.row_kind[at]
-    rows = at if ctx.all_attributed else ctx.attributed[at]
+    repeatable = (ctx.row_kind < 0) | ctx.of_rows(full)
+    at = repeatable.nonzero().flatten()  # positions in `attributed`
+    rows = ctx.attributed[at]
     keys = ctx.slot_key(t.level[rows], ctx.row_group[rows], t.anchor[rows], t.gj[rows], t.gi[rows])
     order = torch.sort(keys, stable=True).indices
-    keys, rows, pair, kind = keys[order], rows[order], pair[order], kind[order]
+    keys, rows, at = keys[order], rows[order], at[order]
     rank = rank_in_group(keys)
     mult = ctx.mult[ctx.row_group[rows]]
+    kind = ctx.row_kind[at]
     if len(ctx.pairs.u):
-        written = ctx.pairs.y5_rows[kind.clamp(min=0), pair.clamp(min=0)]
+        written = ctx.pairs.y5_rows[kind.clamp(min=0), ctx.row_pair[at].clamp(min=0)]
     else:  # no pair is kept: every row is off the pairs' cells (kind -1), nothing to read
         written = torch.ones_like(kind)
     allowed = mult * torch.where(kind >= 0, written.clamp(min=1), 1)
     quirk = rows[(rank >= mult) & (rank < allowed)].sort().values
     error = rows[rank >= allowed].sort().values
+    return _per_level_duplicates(ctx, error, quirk)
+
+
+def _per_level_duplicates(ctx: Context, error: Tensor, quirk: Tensor) -> list[Violation]:
     rule = ctx.problem.rule
     return per_level(
         ctx,
@@ -318,11 +322,19 @@ def _duplicates(ctx: Context) -> list[Violation]:
     "a valid neighbour cell left out (YOLOv5 at gx == 1 and where n - gx rounds)",
 )
 def _missed_neighbour(ctx: Context) -> list[Violation]:
-    pairs = ctx.pairs
-    left_out = pairs.strict & ~pairs.y5
-    return missing_cells(
-        ctx, "missed-neighbour", "quirk", left_out, "valid neighbour cell(s) left out"
-    )
+    what = "valid neighbour cell(s) left out"
+    if ctx.exact is None:
+        pairs = ctx.pairs
+        short = pairs.strict & ~pairs.y5 & (ctx.counts < ctx.owed)
+        return missing_cells(ctx, "missed-neighbour", "quirk", short, what)
+    # the reference's rows: no row in a cell the published code does not take; the pairs of
+    # the groups with such a cell, in the order of all pairs
+    targets = ctx.exact.left_out_targets()
+    if len(targets) == 0:
+        return []
+    pairs = ctx.kept_pairs(torch.unique(ctx.group.index_select(0, targets)))
+    short = pairs.strict & ~pairs.y5
+    return missing_cells(ctx, "missed-neighbour", "quirk", short, what, pairs)
 
 
 @_register(
@@ -335,13 +347,19 @@ def _collisions(ctx: Context) -> list[Violation]:
     if space > min(_DENSE_SLOTS, max(_DENSE_PER_ROW * len(slot), _DENSE_FLOOR)):
         slot = torch.unique(slot, return_inverse=True)[1]  # a sort, not a sparse table
         space = int(slot.max()) + 1
-    if ctx.all_placed:
-        # every row is in a candidate cell of its pair, so the rows its group has in its
-        # cell are those in its slot: the slot is contested when it has more
-        one = torch.ones(1, dtype=torch.int32, device=ctx.device).expand(len(slot))
+    if ctx.exact is not None or bool(ctx.placed.all()):
+        # a slot is contested when it has more rows than the row's group has in its cell
+        one = torch.ones(1, dtype=torch.int32, device=ctx.device)  # int32 tables: half
         in_slot = torch.zeros(space, dtype=torch.int32, device=ctx.device)
-        in_slot = in_slot.scatter_add_(0, slot, one).index_select(0, slot)  # int32: half
-        contested = ctx.exceeds_own_cell(in_slot)
+        in_slot.scatter_add_(0, slot, one.expand(len(slot)))
+        if ctx.exact is not None:  # the reference's rows: as many as targets, but for the
+            twice = slot.index_select(0, ctx.exact.repeat_rows)  # second rows into centres
+            in_slot.scatter_add_(0, twice, -one.expand(len(twice)))
+            single = len(ctx.mult) == len(ctx.group)  # every group one target
+            own = 1 if single else ctx.mult.index_select(0, ctx.row_group)
+        else:  # every row is in a candidate cell of its pair: `counts` there
+            own = ctx.counts.reshape(-1).index_select(0, ctx.cell_at)
+        contested = in_slot.index_select(0, slot) > own
     else:  # a slot is contested when the least and the greatest group in it differ
         group = ctx.of_attributed(ctx.row_group).int()  # int32 tables: half the bytes
         least = torch.full((space,), len(ctx.mult), dtype=torch.int32, device=ctx.device)
@@ -375,13 +393,14 @@ def _slots(ctx: Context) -> tuple[Tensor, int]:
 
 @_register("coverage", "info", "targets with no positive at any level (best possible recall)")
 def _coverage(ctx: Context) -> list[Violation]:
-    covered = torch.zeros(len(ctx.mult), dtype=torch.bool, device=ctx.device)
-    # the reference's rows: every kept pair has its centre rows, and no other group has any
-    covered.index_fill_(0, ctx.pairs.u if ctx.exact else ctx.of_attributed(ctx.row_group), True)
-    lost = (~covered).nonzero().flatten()
-    if len(lost) == 0:
+    if ctx.exact is not None:  # the reference's rows: a target has rows where it has pairs
+        targets = ctx.exact.lost_targets()
+    else:
+        covered = torch.zeros(len(ctx.mult), dtype=torch.bool, device=ctx.device)
+        covered.index_fill_(0, ctx.of_attributed(ctx.row_group), True)
+        targets = ctx.members((~covered).nonzero().flatten())
+    if len(targets) == 0:
         return []
-    targets = ctx.members(lost)
     nt = len(ctx.group)
     return [
         Violation(

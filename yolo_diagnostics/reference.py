@@ -102,7 +102,7 @@ def _constants(problem: Problem, shapes: tuple[tuple[int, int], ...], device: st
     )
 
 
-class _Plan(NamedTuple):
+class Plan(NamedTuple):
     """What every level's rows are made from: the ratio filter and neighbour tests of all
     levels at once."""
 
@@ -121,7 +121,7 @@ class _Plan(NamedTuple):
 
 def _plan(
     problem: Problem, targets: Tensor, semantics: str, shapes: tuple[tuple[int, int], ...]
-) -> _Plan:
+) -> Plan:
     """The ratio filter and the neighbour tests, for every level at once."""
     const = _constants(problem, shapes, str(targets.device))
     g = problem.g
@@ -142,7 +142,7 @@ def _plan(
         lo, hi = strict_tests(g, gxy - centre, centre, const.last[:, None])
     centre_row = torch.ones_like(lo[..., 0])
     take = torch.stack((centre_row, lo[..., 0], lo[..., 1], hi[..., 0], hi[..., 1]), 1)
-    return _Plan(const, txywh, keep, take, centre)
+    return Plan(const, txywh, keep, take, centre)
 
 
 def _assign(
@@ -156,14 +156,23 @@ def _assign(
     )
 
 
-def known_targets_of(problem: Problem, targets: Tensor, table: Assignment) -> Tensor | None:
-    """``Tensor[n]`` int64, the target each row of ``table`` came from, when ``table`` is row
-    for row `assign`'s yolov5-semantics assignment of ``targets`` (already valid) on the
-    problem's own grids; else None.
+class Known(NamedTuple):
+    """Where each row of an output that is the reference's own came from."""
 
-    Compared column by column, level by level, without making the rows: each expected
-    column is one 1-D gather and YOLOv5's float expression on it (the values `_levels`
-    makes, elementwise), and the first difference stops the comparison.
+    target: Tensor  # [n] int64, the row's target
+    kind: Tensor  # [n] int64, its offset kind (centre, left, up, right, down)
+    plan: Plan  # the ratio filter and neighbour tests the rows were made from
+
+
+def known_targets_of(problem: Problem, targets: Tensor, table: Assignment) -> Known | None:
+    """Each row's target and offset kind, when ``table`` is row for row `assign`'s
+    yolov5-semantics assignment of ``targets`` (already valid) on the problem's own grids;
+    else None.
+
+    Compared column by column without making the rows: every level's (level, offset kind,
+    anchor, target) at once, the ``nonzero`` of one ``[nl, 5, na, nt]`` mask in YOLOv5's
+    order; each expected column is one 1-D gather and YOLOv5's float expression on it (the
+    values `_levels` makes, elementwise), and the first difference stops the comparison.
     """
     plan = _plan(problem, targets, "yolov5", problem.feature_shapes)
     const, txywh = plan.const, plan.txywh
@@ -172,38 +181,39 @@ def known_targets_of(problem: Problem, targets: Tensor, table: Assignment) -> Te
         return None
     if any(column.dtype != torch.int64 for column in ints):
         return None
-    image, cls = targets[:, 0].long(), targets[:, 1].long()
-    found, start = [], 0
-    for i in range(len(problem.feature_shapes)):
-        kind, a, t = plan.rows(i)
-        stop = start + len(t)
-        if stop > len(table):
+    level, kind, a, t = (plan.keep[:, None] & plan.take[:, :, None]).nonzero().unbind(1)
+    if len(t) != len(table) or not (
+        torch.equal(table.level, level) and torch.equal(table.anchor, a)
+    ):
+        return None
+    # the table's own level and anchor columns from here: contiguous, unlike nonzero's
+    level, a, t = table.level, table.anchor, t.contiguous()
+    if not (
+        torch.equal(table.image, targets[:, 0].long().index_select(0, t))
+        and torch.equal(table.cls, targets[:, 1].long().index_select(0, t))
+    ):
+        return None
+    columns = txywh.permute(2, 0, 1).reshape(4, -1)  # [4, nl * nt]: x, y, w, h
+    at = torch.add(t, level, alpha=len(targets))
+    ends = torch.bincount(level, minlength=len(problem.feature_shapes)).cumsum(0).tolist()
+    for k, column in ((0, table.gi), (1, table.gj)):  # gij and tbox_xy, axis by axis
+        gxy = columns[k].index_select(0, at)
+        cell = (gxy - const.off[:, k].index_select(0, kind)).long().clamp_(min=0)  # as `_levels`
+        for (ny, nx), start, stop in zip(problem.feature_shapes, [0, *ends], ends):
+            cell[start:stop].clamp_(max=(nx, ny)[k] - 1)  # each level's clamp
+        if not (torch.equal(column, cell) and torch.equal(table.tbox[:, k], gxy.sub_(cell))):
             return None
-        if not (
-            torch.equal(table.level[start:stop], torch.full_like(a, i))
-            and torch.equal(table.anchor[start:stop], a)
-            and torch.equal(table.image[start:stop], image.index_select(0, t))
-            and torch.equal(table.cls[start:stop], cls.index_select(0, t))
-        ):
+    for k in (2, 3):
+        if not torch.equal(table.tbox[:, k], columns[k].index_select(0, at)):
             return None
-        for k, column in ((0, table.gi), (1, table.gj)):  # gij and tbox_xy, axis by axis
-            gxy = txywh[i, :, k].index_select(0, t)
-            cell = (gxy - const.off[:, k].index_select(0, kind)).long()  # as `_levels`
-            cell = torch.minimum(cell.clamp_(min=0), const.last[i, k])
-            if not torch.equal(column[start:stop], cell):
-                return None
-            if not torch.equal(table.tbox[start:stop, k], gxy.sub_(cell)):
-                return None
-        for k in (2, 3):
-            if not torch.equal(table.tbox[start:stop, k], txywh[i, :, k].index_select(0, t)):
-                return None
-        for k in (0, 1):
-            anch = const.anchors[i, :, k].index_select(0, a)
-            if not torch.equal(table.anch[start:stop, k], anch):
-                return None
-        found.append(t)
-        start = stop
-    return torch.cat(found) if start == len(table) else None
+    # anch: anchors[level, a], both float32 columns at once as one int64 (positive finite
+    # anchors: equal bits are equal values), level by level
+    anch = table.anch.contiguous().view(torch.int64).flatten()
+    for i, start, stop in zip(range(len(ends)), [0, *ends], ends):
+        expected = const.anchors[i].view(torch.int64).flatten().index_select(0, a[start:stop])
+        if not torch.equal(anch[start:stop], expected):
+            return None
+    return Known(t, kind, plan)
 
 
 def _levels(
