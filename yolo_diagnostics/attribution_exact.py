@@ -43,8 +43,10 @@ class ExactRows:
         keep = known.plan.keep  # [nl, na, nt]
         self.nl, self.nt = keep.shape[0], keep.shape[2]
         level = torch.arange(self.nl, device=keep.device).repeat_interleave(self.nt)
-        xy = known.plan.txywh[..., :2].permute(2, 0, 1).reshape(2, -1)  # [2, nl * nt]
-        _, y5, strict, twice = candidate_cells(problem, const, level, xy)
+        plan = known.plan
+        xy = plan.txywh[..., :2].permute(2, 0, 1).reshape(2, -1)  # [2, nl * nt]
+        tests = plan.take[:, 1:].transpose(0, 1).reshape(4, -1)  # lo x, lo y, hi x, hi y
+        _, y5, strict, twice = candidate_cells(problem, const, level, xy, (tests[:2], tests[2:]))
         self.kept = keep.any(1).view(-1)
         self.twice = twice & self.kept
         self.left_out = strict & ~y5 & self.kept

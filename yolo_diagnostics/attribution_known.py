@@ -21,11 +21,14 @@ Outputs that are not the reference's rows take the search for every row.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
 from .assignment import Assignment
 from .attribution_search import Context, attribute_search, group_keys, row_window
+from .cells import constants
 from .problem import Problem
 from .reference import Known, known_targets_of
 
@@ -91,16 +94,18 @@ def _probes(ctx: Context, group: Tensor, level: Tensor) -> Assignment:
 def _crowded(ctx: Context) -> Tensor:
     """``Tensor[U]`` bool: groups with another group's key within `_separation`."""
     gkey = group_keys(ctx)
-    close = (gkey[1:] - gkey[:-1]) <= _separation(ctx)
+    close = (gkey[1:] - gkey[:-1]) <= _separation(ctx.problem, str(ctx.device))
     crowded = torch.zeros(len(gkey), dtype=torch.bool, device=ctx.device)
     crowded[1:] |= close
     crowded[:-1] |= close
     return crowded
 
 
-def _separation(ctx: Context) -> float:
+@functools.lru_cache(maxsize=64)
+def _separation(problem: Problem, device: str) -> float:
     """Keys farther apart than this never share a candidate window: twice the widest
     window, plus a margin far above the gap between a row's key and its own group's (at
-    most ``2 ** -24`` of x from the float32 product, and the keys' float64 rounding)."""
-    window, _ = row_window(ctx, torch.arange(len(ctx.shapes), device=ctx.device))
+    most ``2 ** -24`` of x from the float32 product, and the keys' float64 rounding).
+    A problem's constant."""
+    window, _ = row_window(constants(problem, device), torch.arange(problem.nl, device=device))
     return 2 * float(window.max()) + 1e-6

@@ -22,6 +22,14 @@ from .assignment import Assignment
 from .problem import Problem
 
 
+class Grids(Protocol):
+    """Per level ``size Tensor[nl, 2]`` (nx, ny) and the tolerance ``tol Tensor[nl]``: a
+    `Context`, or the problem's `cells.Constants`."""
+
+    size: Tensor
+    tol: Tensor
+
+
 class Context(Protocol):
     """What the search reads of an `attribution.Context` (which imports this module).
 
@@ -58,11 +66,11 @@ def group_keys(ctx: Context) -> Tensor:
     return ctx.group_keys
 
 
-def row_window(ctx: Context, level: Tensor) -> tuple[Tensor, Tensor]:
+def row_window(grids: Grids, level: Tensor) -> tuple[Tensor, Tensor]:
     """Per row level, the half-width of the candidate window in key units and the grid
     width ``nx``, float64."""
-    nx = ctx.size[:, 0].index_select(0, level).double()
-    return 2 * ctx.tol.index_select(0, level) / nx + 1e-9, nx
+    nx = grids.size[:, 0].index_select(0, level).double()
+    return 2 * grids.tol.index_select(0, level) / nx + 1e-9, nx
 
 
 def attribute_search(

@@ -91,7 +91,11 @@ class Pairs(NamedTuple):
 
 
 def candidate_cells(
-    problem: Problem, const: Constants, level: Tensor, xy: Tensor
+    problem: Problem,
+    const: Constants,
+    level: Tensor,
+    xy: Tensor,
+    published: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Per (level, gxy), the centre cell and whether each rule takes each of the five
     cells; ``level Tensor[n]``, ``xy Tensor[2, n]`` grid coordinates, x then y (axis-major:
@@ -100,7 +104,8 @@ def candidate_cells(
     Returns ``centre Tensor[2, n]``, ``Tensor[5, n]`` masks for the problem's rule as its
     published code computes it (`rules.published_tests`, after its clamp; "y5") and as it
     is meant (`rules.strict_tests`), and where the published code writes the centre cell
-    a second time (`Pairs.twice`).
+    a second time (`Pairs.twice`). ``published``: the ``(lo, hi)`` tests of these ``xy``
+    when they are made already.
     """
     g = problem.g
     last = const.last.index_select(1, level)  # [2, n]
@@ -109,7 +114,9 @@ def candidate_cells(
     # the other axis it is the centre cell (gxy >= 0: .long() is floor)
     lo_cell = torch.minimum((xy + const.off[0]).long(), last).clamp_(min=0)
     hi_cell = torch.minimum((xy + const.off[1]).long(), last).clamp_(min=0)
-    lo, hi = published_tests(problem.rule, g, xy, const.grid.index_select(1, level))
+    if published is None:
+        published = published_tests(problem.rule, g, xy, const.grid.index_select(1, level))
+    lo, hi = published
     no = torch.zeros((1, len(level)), dtype=torch.bool, device=level.device)
     y5 = torch.cat((~no, lo & (lo_cell == centre - 1), hi & (hi_cell == centre + 1)))
     twice = torch.cat((no, lo & (lo_cell == centre), hi & (hi_cell == centre)))

@@ -207,12 +207,11 @@ def known_targets_of(problem: Problem, targets: Tensor, table: Assignment) -> Kn
         if not torch.equal(table.tbox[:, k], columns[k].index_select(0, at)):
             return None
     # anch: anchors[level, a], both float32 columns at once as one int64 (positive finite
-    # anchors: equal bits are equal values), level by level
-    anch = table.anch.contiguous().view(torch.int64).flatten()
-    for i, start, stop in zip(range(len(ends)), [0, *ends], ends):
-        expected = const.anchors[i].view(torch.int64).flatten().index_select(0, a[start:stop])
-        if not torch.equal(anch[start:stop], expected):
-            return None
+    # anchors: equal bits are equal values)
+    anchors = const.anchors.view(torch.int64).flatten()  # [nl * na]
+    expected = anchors.index_select(0, torch.add(a, level, alpha=problem.na, out=at))
+    if not torch.equal(table.anch.contiguous().view(torch.int64).flatten(), expected):
+        return None
     return Known(t, kind, plan)
 
 
