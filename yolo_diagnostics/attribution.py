@@ -31,6 +31,7 @@ from .attribution_known import attribute_known, known_targets
 from .attribution_search import attribute_search
 from .cells import Pairs, candidate_cells, constants
 from .problem import Problem
+from .rules import published_tests
 
 
 class Context:
@@ -234,7 +235,10 @@ class Context:
         xy = torch.stack(
             [gt[:, 2 + k].index_select(0, u) * gain[:, k].index_select(0, level) for k in (0, 1)]
         )
-        cells = candidate_cells(self.problem, self.const, level, xy)
+        const = self.const
+        grid, last = const.grid.index_select(1, level), const.last.index_select(1, level)
+        published = published_tests(self.problem.rule, self.problem.g, xy, grid)
+        cells = candidate_cells(self.problem, const, xy, last, published)
         return Pairs(level, a, u if groups is None else groups.index_select(0, u), *cells)
 
     def _place_rows(self) -> tuple[Tensor, Tensor]:

@@ -14,7 +14,7 @@ look for row by row follow from how the reference made the rows:
 - a cell the rule takes as meant but not as published (`left_out_groups`) gets no row;
 - a target with no kept pair at any level gets no row (`lost_targets`).
 
-All of it is tested per (level, target) of the plan, ``[nl * nt]``, with
+All of it is tested per (level, target) of the plan, ``[nl, nt]``, with
 `cells.candidate_cells` on the plan's gxy (the product YOLOv5 computes, as the pairs' is);
 per row only where a cell is written twice.
 """
@@ -34,21 +34,18 @@ from .reference import Known
 
 class ExactRows:
     """The reference's rows of ``table``, whose provenance is ``known``: per (level,
-    target) of its plan, ``kept Tensor[nl * nt]`` (some anchor under the ratio rule) and
-    ``Tensor[5, nl * nt]`` masks of the cells written twice (``twice``) and left out
+    target) of its plan, ``kept Tensor[nl, nt]`` (some anchor under the ratio rule) and
+    ``Tensor[5, nl, nt]`` masks of the cells written twice (``twice``) and left out
     (``left_out``), both of kept (level, target)s only."""
 
     def __init__(self, problem: Problem, const: Constants, table: Assignment, known: Known) -> None:
         self.table, self.known = table, known
-        keep = known.plan.keep  # [nl, na, nt]
-        self.nl, self.nt = keep.shape[0], keep.shape[2]
-        level = torch.arange(self.nl, device=keep.device).repeat_interleave(self.nt)
         plan = known.plan
-        xy = plan.txywh[..., :2].permute(2, 0, 1).reshape(2, -1)  # [2, nl * nt]
-        tests = plan.take[:, 1:].transpose(0, 1).reshape(4, -1)  # lo x, lo y, hi x, hi y
-        _, y5, strict, twice = candidate_cells(problem, const, level, xy, (tests[:2], tests[2:]))
-        self.kept = keep.any(1).view(-1)
-        self.twice = twice & self.kept
+        self.nl, _, self.nt = plan.keep.shape  # [nl, na, nt]
+        last = const.last[..., None]  # [2, nl, 1]
+        _, y5, strict, twice = candidate_cells(problem, const, plan.gxy, last, plan.tests)
+        self.kept = plan.keep.any(1)  # [nl, nt]
+        self.twice = twice & self.kept  # [5, nl, nt]
         self.left_out = strict & ~y5 & self.kept
 
     @functools.cached_property
@@ -64,9 +61,8 @@ class ExactRows:
     def left_out_targets(self) -> Tensor:
         """``Tensor[m]`` int64, ascending: targets with a kept cell the rule takes as meant
         but not as published."""
-        at = self.left_out.any(0).view(self.nl, self.nt).any(0)
-        return at.nonzero().flatten()
+        return self.left_out.any(0).any(0).nonzero().flatten()
 
     def lost_targets(self) -> Tensor:
         """``Tensor[m]`` int64, ascending: targets with no kept pair at any level."""
-        return (~self.kept.view(self.nl, self.nt).any(0)).nonzero().flatten()
+        return (~self.kept.any(0)).nonzero().flatten()

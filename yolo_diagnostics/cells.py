@@ -1,7 +1,7 @@
 """The five candidate cells of a target at a level, as each rule takes them.
 
-`candidate_cells` tests them for any list of (level, gxy): the kept (level, anchor, group)
-pairs of `attribution.Context` (`Pairs`), or every (level, target) of the reference's plan
+`candidate_cells` tests them for any gxy: those of the kept (level, anchor, group) pairs of
+`attribution.Context` (`Pairs`), or of every (level, target) of the reference's plan
 (`attribution_exact`). `Constants` are a problem's small tensors, made once per device.
 """
 
@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from .problem import Problem
-from .rules import published_tests, strict_tests
+from .rules import strict_tests
 
 KINDS = ((0, 0), (-1, 0), (0, -1), (1, 0), (0, 1))  # centre, left, up, right, down as (dx, dy)
 
@@ -93,32 +93,30 @@ class Pairs(NamedTuple):
 def candidate_cells(
     problem: Problem,
     const: Constants,
-    level: Tensor,
     xy: Tensor,
-    published: tuple[Tensor, Tensor] | None = None,
+    last: Tensor,
+    published: tuple[Tensor, Tensor],
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Per (level, gxy), the centre cell and whether each rule takes each of the five
-    cells; ``level Tensor[n]``, ``xy Tensor[2, n]`` grid coordinates, x then y (axis-major:
-    every op runs along n, and the [2, n] halves are the [5, n] masks' rows 1-2 and 3-4).
+    """Per gxy, the centre cell and whether each rule takes each of the five cells.
 
-    Returns ``centre Tensor[2, n]``, ``Tensor[5, n]`` masks for the problem's rule as its
-    published code computes it (`rules.published_tests`, after its clamp; "y5") and as it
-    is meant (`rules.strict_tests`), and where the published code writes the centre cell
-    a second time (`Pairs.twice`). ``published``: the ``(lo, hi)`` tests of these ``xy``
-    when they are made already.
+    ``xy Tensor[2, ...]`` grid coordinates, x then y (axis-major: every op runs along the
+    rest, and the two halves are the [5, ...] masks' rows 1-2 and 3-4); ``last`` the grid's
+    last index (nx - 1; ny - 1) and ``published`` the rule's ``(lo, hi)`` tests as its
+    code writes them (`rules.published_tests`), each broadcastable to ``xy``.
+
+    Returns ``centre Tensor[2, ...]``, ``Tensor[5, ...]`` masks for the problem's rule as
+    its published code computes it (after its clamp; "y5") and as it is meant
+    (`rules.strict_tests`), and where the published code writes the centre cell a second
+    time (`Pairs.twice`).
     """
-    g = problem.g
-    last = const.last.index_select(1, level)  # [2, n]
     centre = torch.minimum(xy.floor().long(), last)
     # YOLOv5's neighbour cell (gxy -+ g).long(), clamped, on the axis it moves along; on
     # the other axis it is the centre cell (gxy >= 0: .long() is floor)
     lo_cell = torch.minimum((xy + const.off[0]).long(), last).clamp_(min=0)
     hi_cell = torch.minimum((xy + const.off[1]).long(), last).clamp_(min=0)
-    if published is None:
-        published = published_tests(problem.rule, g, xy, const.grid.index_select(1, level))
     lo, hi = published
-    no = torch.zeros((1, len(level)), dtype=torch.bool, device=level.device)
+    no = torch.zeros((1, *xy.shape[1:]), dtype=torch.bool, device=xy.device)
     y5 = torch.cat((~no, lo & (lo_cell == centre - 1), hi & (hi_cell == centre + 1)))
     twice = torch.cat((no, lo & (lo_cell == centre), hi & (hi_cell == centre)))
-    st_lo, st_hi = strict_tests(g, xy - centre, centre, last)
+    st_lo, st_hi = strict_tests(problem.g, xy - centre, centre, last)
     return centre, y5, torch.cat((~no, st_lo, st_hi)), twice

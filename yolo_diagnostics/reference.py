@@ -108,9 +108,11 @@ class Plan(NamedTuple):
 
     const: _Constants
     txywh: Tensor  # [nl, nt, 4], YOLOv5's `targets * gain`
+    gxy: Tensor  # [2, nl, nt], its x; y, axis-major
     keep: Tensor  # [nl, na, nt] bool, the ratio filter
     take: Tensor  # [nl, 5, nt] bool, per offset kind (centre, left, up, right, down)
-    centre: Tensor | None  # [nl, nt, 2] int64 clamped centre cells (strict only)
+    tests: tuple[Tensor, Tensor]  # the (lo, hi) neighbour tests, [2, nl, nt] bool each
+    centre: Tensor | None  # [2, nl, nt] int64 clamped centre cells (strict only)
 
     def rows(self, i: int) -> tuple[Tensor, Tensor, Tensor]:
         """Level ``i``'s rows in YOLOv5's order: ``Tensor[n]`` each of offset kind, anchor
@@ -133,16 +135,17 @@ def _plan(
     rh = txywh[:, None, :, 3] / anchors[:, :, 1]
     keep = torch.maximum(torch.maximum(rw, 1 / rw), torch.maximum(rh, 1 / rh)) < problem.anchor_t
     del rw, rh
-    gxy = txywh[..., :2].contiguous()  # elementwise ops on a strided view are far slower
+    # contiguous: elementwise ops on a strided view are far slower
+    gxy = txywh[..., :2].permute(2, 0, 1).contiguous()
     centre = None
-    if semantics == "yolov5":
-        lo, hi = published_tests(problem.rule, g, gxy, const.gain[:, None, :2])  # float32 n
+    if semantics == "yolov5":  # n: float32 (nx; ny)
+        lo, hi = published_tests(problem.rule, g, gxy, const.gain[:, :2].T[..., None])
     else:
-        centre = torch.minimum(gxy.floor().long(), const.last[:, None])
-        lo, hi = strict_tests(g, gxy - centre, centre, const.last[:, None])
-    centre_row = torch.ones_like(lo[..., 0])
-    take = torch.stack((centre_row, lo[..., 0], lo[..., 1], hi[..., 0], hi[..., 1]), 1)
-    return Plan(const, txywh, keep, take, centre)
+        last = const.last.T[..., None]  # [2, nl, 1]
+        centre = torch.minimum(gxy.floor().long(), last)
+        lo, hi = strict_tests(g, gxy - centre, centre, last)
+    take = torch.stack((torch.ones_like(lo[0]), lo[0], lo[1], hi[0], hi[1]), 1)
+    return Plan(const, txywh, gxy, keep, take, (lo, hi), centre)
 
 
 def _assign(
@@ -200,7 +203,7 @@ def known_targets_of(problem: Problem, targets: Tensor, table: Assignment) -> Kn
         gxy = columns[k].index_select(0, at)
         cell = (gxy - const.off[:, k].index_select(0, kind)).long().clamp_(min=0)  # as `_levels`
         for (ny, nx), start, stop in zip(problem.feature_shapes, [0, *ends], ends):
-            cell[start:stop].clamp_(max=(nx, ny)[k] - 1)  # each level's clamp
+            cell[start:stop].clamp_(max=(nx, ny)[k] - 1)  # each level's clamp: no new buffer
         if not (torch.equal(column, cell) and torch.equal(table.tbox[:, k], gxy.sub_(cell))):
             return None
     for k in (2, 3):
@@ -238,7 +241,7 @@ def _levels(
             gij = (gxy - const.off.index_select(0, kind)).long()  # truncates toward 0, as YOLOv5
         else:
             assert centre is not None
-            gij = centre[i].index_select(0, t) - const.step.index_select(0, kind)
+            gij = centre[:, i].index_select(1, t).T - const.step.index_select(0, kind)
         # clamped before tbox is computed from it, as YOLOv5's in-place clamp_
         gij = torch.minimum(gij.clamp_(min=0), const.last[i])
         gxy -= gij
