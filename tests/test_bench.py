@@ -214,12 +214,25 @@ def test_peak_bytes_on_cuda() -> None:
     assert MB40 <= peak_bytes(two_in_turn, "cuda") < 48_000_000
 
 
-def test_interleave_is_round_robin() -> None:
-    order: list[str] = []
-    calls = {name: (lambda name=name: order.append(name)) for name in ("a", "b", "c")}
-    times = interleave(calls, 3)
-    assert order == ["a", "b", "c"] * 3
-    assert {name: len(t) for name, t in times.items()} == {"a": 3, "b": 3, "c": 3}
+def test_interleave_is_round_robin_in_shuffled_order() -> None:
+    """Every round calls each once; the order changes from round to round (no call always
+    runs after the same other one) and is the same for the same seed."""
+    names = ("a", "b", "c", "d")
+
+    def run(seed: int) -> list[str]:
+        order: list[str] = []
+        calls = {name: (lambda name=name: order.append(name)) for name in names}
+        times = interleave(calls, 40, seed=seed)
+        assert {name: len(t) for name, t in times.items()} == dict.fromkeys(names, 40)
+        return order
+
+    order = run(0)
+    rounds = [order[i : i + 4] for i in range(0, len(order), 4)]
+    assert all(sorted(r) == list(names) for r in rounds)
+    assert {r[0] for r in rounds} == set(names)  # each goes first in some round
+    after_a = {r[r.index("a") + 1] for r in rounds if r[-1] != "a"}
+    assert after_a == {"b", "c", "d"}
+    assert run(0) == order and run(1) != order
 
 
 @pytest.mark.parametrize(

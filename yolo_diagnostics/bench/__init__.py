@@ -1,7 +1,7 @@
 """Speed and memory of ``build_targets`` implementations: ``yolo-diagnostics bench assign``.
 
 - `boxes`: `random_targets`, seeded realistic boxes for a batch;
-- `measure`: `interleave` (round-robin timing), `peak_bytes` (memory of one call),
+- `measure`: `interleave` (round-robin timing, shuffled order), `peak_bytes` (memory of one call),
   `rounds_for` (how many rounds fit a time budget);
 - `assign`: `AssignBench`, the implementations side by side, `run`;
 - `tables`: `format_tables`, the printed figures.

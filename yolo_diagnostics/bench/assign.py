@@ -1,6 +1,7 @@
 """``bench assign``: implementations of ``build_targets`` timed side by side.
 
-Per number of targets ``nt``, on `random_targets` of one batch, round-robin (`interleave`):
+Per number of targets ``nt``, on `random_targets` of one batch, round-robin in a shuffled order
+(`interleave`):
 
 - ``yolov5``: the ``yolov5`` package's own ``ComputeLoss.build_targets`` (through
   ``adapters.yolov5``), when the package imports; it is the *baseline* of the ratios, and
@@ -53,7 +54,7 @@ class AssignBench:
         device: where targets, feature maps and every implementation live.
         repeats: at most this many timed rounds per ``nt``.
         budget_s: per ``nt``, fewer rounds when ``repeats`` would take longer (never < 3).
-        seed: of `random_targets`.
+        seed: of `random_targets` and of the order of the calls in each round.
         assigner: an extra ``MODULE:FACTORY`` to time, or ``None``.
     """
 
@@ -165,7 +166,7 @@ def run(config: AssignBench, progress: Callable[[str], None] | None = None) -> A
             problem, p, targets, assigners, guards, baseline, sync
         )
         rounds = rounds_for(warmup_s, config.repeats, config.budget_s)
-        times = interleave(calls, rounds, sync)
+        times = interleave(calls, rounds, sync, seed=config.seed)
         times = {name: [t / per_sample[name] for t in ts] for name, ts in times.items()}
         result.per_nt.append(NtTimes(nt, rounds, warmup_s, times))
         if nt == max(config.nts):  # guards are their baseline plus check: not measured apart

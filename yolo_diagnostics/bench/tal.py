@@ -1,7 +1,8 @@
 """``bench assign --family tal``: task-aligned assigners timed side by side.
 
 Per row -- an input size and a number of GTs per image -- on one seeded batch
-(`tal.corpus.make_batch`, kind ``random``, every row real), round-robin (`interleave`):
+(`tal.corpus.make_batch`, kind ``random``, every row real), round-robin in a shuffled order
+(`interleave`):
 
 - ``ultralytics``: ``TaskAlignedAssigner.forward`` of the ``ultralytics`` package (through
   ``adapters.ultralytics``), when it imports; it is the *baseline* of the ratios, the
@@ -52,7 +53,7 @@ class TalBench:
         device: where the inputs and every implementation live.
         repeats: at most this many timed rounds per row.
         budget_s: per row, fewer rounds when ``repeats`` would take longer (never < 3).
-        seed: of `make_batch`.
+        seed: of `make_batch` and of the order of the calls in each round.
         assigner: an extra ``MODULE:FACTORY`` to time, or ``None``.
     """
 
@@ -171,7 +172,7 @@ def run(config: TalBench, progress: Callable[[str], None] | None = None) -> TalB
         warmup_s += timed(calls["check"], sync)[0]
         del outputs
         rounds = rounds_for(warmup_s, config.repeats, config.budget_s)
-        times = interleave(calls, rounds, sync)
+        times = interleave(calls, rounds, sync, seed=config.seed)
         peaks = {name: peak_bytes(fn, device) for name, fn in calls.items()}
         result.rows.append(TalRow(side, gts, problem.num_anchors, rounds, times, peaks))
         if progress is not None:

@@ -124,7 +124,9 @@ def _assign_options(parser: argparse.ArgumentParser) -> None:
         help="per nt, fewer rounds (never fewer than 3) where --repeats would take longer, "
         "judged from the warm-up round (default 10)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random boxes (0)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the random boxes and of the order of calls (0)"
+    )
     parser.add_argument(
         "--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)"
     )
