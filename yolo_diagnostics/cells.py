@@ -27,7 +27,6 @@ class Constants(NamedTuple):
     gain: Tensor  # [nl, 4] float32 (nx, ny, nx, ny), YOLOv5's gain
     tol: Tensor  # [nl] float64, a few float32 ulps of the largest grid coordinate
     kind_at: Tensor  # [25] int64, `KINDS` index of the cell (dx, dy) at (dx + 2) * 5 + dy + 2
-    first_cell: Tensor  # [nl] int64, cells of the levels before: one cell index for all
     last: Tensor  # [2, nl] int64 (nx - 1; ny - 1), the clamp, axis-major
     grid: Tensor  # [2, nl] float32 (nx; ny), YOLOv5's gain[[2, 3]], axis-major
     off: tuple[float, float]  # -g, +g as float32 values: the published neighbour offsets
@@ -42,7 +41,6 @@ def constants(problem: Problem, device: str) -> Constants:
     kind_at = torch.full((25,), -1, device=device)  # -1: not one of the five cells
     for k, (dx, dy) in enumerate(KINDS):
         kind_at[(dx + 2) * 5 + dy + 2] = k
-    cells = [ny * nx for ny, nx in problem.feature_shapes]
     g = torch.tensor((-problem.g, problem.g), dtype=torch.float32)  # YOLOv5's float32 off
     return Constants(
         anchors=anchors,
@@ -51,7 +49,6 @@ def constants(problem: Problem, device: str) -> Constants:
         gain=size.repeat(1, 2).float(),
         tol=64 * torch.finfo(torch.float32).eps * size.amax(1).double(),
         kind_at=kind_at,
-        first_cell=torch.tensor([sum(cells[:i]) for i in range(len(cells))], device=device),
         last=(size - 1).T.contiguous(),
         grid=size.T.float().contiguous(),
         off=(float(g[0]), float(g[1])),

@@ -13,6 +13,7 @@ registered here for the table and run by the contract.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import torch
@@ -380,14 +381,21 @@ def _collisions(ctx: Context) -> list[Violation]:
 
 def _slots(ctx: Context) -> tuple[Tensor, int]:
     """Each attributed row's (image, anchor, level, gj, gi) slot as one index, and how many
-    slots there are; made in place, one row-long temporary."""
+    slots there are; made in place, one row-long temporary. The rows are level by level:
+    each level's offset and grid width are added to its slice, not gathered per row."""
     t, p = ctx.table, ctx.problem
-    level = ctx.of_attributed(t.level)
-    total = sum(ny * nx for ny, nx in ctx.shapes)
+    cells = [ny * nx for ny, nx in ctx.shapes]
+    total = sum(cells)
     slot = torch.add(ctx.of_attributed(t.anchor), ctx.of_attributed(t.image), alpha=p.na)
-    slot.mul_(total).add_(ctx.const.first_cell.index_select(0, level))
-    slot.addcmul_(ctx.of_attributed(t.gj), ctx.size[:, 0].index_select(0, level))
-    slot.add_(ctx.of_attributed(t.gi))
+    slot.mul_(total).add_(ctx.of_attributed(t.gi))
+    gj, ends = ctx.of_attributed(t.gj), ctx.level_ends
+    if not ctx.all_attributed:  # where each level's attributed rows end
+        ends = torch.searchsorted(ctx.attributed, ends)
+    bounds = [0, *ends.tolist()]
+    for (_, nx), first, start, stop in zip(
+        ctx.shapes, itertools.accumulate([0, *cells]), bounds, bounds[1:]
+    ):
+        slot[start:stop].add_(gj[start:stop], alpha=nx).add_(first)
     return slot, p.batch_size * p.na * total
 
 

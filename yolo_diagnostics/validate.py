@@ -84,8 +84,9 @@ def _in_range(problem: Problem, t: Tensor) -> bool:
     ``amin``/``amax`` propagate NaN and show an infinity, so finite extremes mean finite
     values. The extremes are elements of ``t``, compared exactly as Python floats.
     """
-    ids = t[:, :2]
-    stats = torch.cat((t.amin(0), t.amax(0), (ids - ids.floor()).abs().amax(0)))
+    columns = t.T.contiguous()  # [6, nt]: reductions along a row, not across a dim of 6
+    ids = columns[:2]
+    stats = torch.cat((columns.amin(1), columns.amax(1), (ids - ids.floor()).abs().amax(1)))
     lo, hi, frac = stats[:6].tolist(), stats[6:12].tolist(), stats[12:].tolist()
     return (
         all(math.isfinite(v) for v in lo + hi + frac)
