@@ -27,7 +27,7 @@ from mutants import MUTANTS, RULE_OF_BUG, clean
 from yolo_diagnostics import Problem, invariants
 from yolo_diagnostics.assignment import Assignment
 from yolo_diagnostics.attribution import Context
-from yolo_diagnostics.attribution_known import _crowded, attribute_known, known_targets
+from yolo_diagnostics.attribution_known import _crowded, _tied, attribute_known, known_targets
 from yolo_diagnostics.attribution_search import attribute_search
 from yolo_diagnostics.bench.boxes import random_targets as realistic_targets
 from yolo_diagnostics.corpus import edge_targets, problems
@@ -284,6 +284,13 @@ def test_targets_only_their_bits_tell_apart() -> None:
     ctx = Context(P5, targets, Assignment.from_yolov5(output))
     assert ctx.known and ctx.exact is None
     assert set(ctx.row_group.tolist()) == {0}
+    both = torch.tensor([0, 1])
+    assert _tied(ctx, both)
+    apart = targets.clone()
+    apart[1, 2] = torch.nextafter(twin, torch.tensor(2.0))  # two ulps: the products differ
+    ctx = Context(P5, apart, Assignment.from_yolov5(reference(P5, apart)))
+    assert torch.equal(_crowded(ctx).nonzero().flatten(), both) and not _tied(ctx, both)
+    assert ctx.exact is not None
     assert_same(P5, targets, output, "one ulp apart")
 
 

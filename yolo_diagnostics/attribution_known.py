@@ -53,7 +53,7 @@ def attribute_known(ctx: Context, target: Tensor) -> tuple[Tensor, bool]:
     own target's group (*exact*: no row is taken for another group's)."""
     group = ctx.group.index_select(0, target)
     crowded = _crowded(ctx).nonzero().flatten()
-    if not len(crowded):
+    if not len(crowded) or not _tied(ctx, crowded):
         return group, True
     # A row reproduces its target exactly, so what the search finds for it depends on its
     # group and level alone: search once per crowded group and level, with a probe row at
@@ -67,6 +67,18 @@ def attribute_known(ctx: Context, target: Tensor) -> tuple[Tensor, bool]:
     found = torch.arange(len(ctx.mult), device=ctx.device).repeat_interleave(nl)
     found[crowded[:, None] * nl + torch.arange(nl, device=ctx.device)] = searched
     return found.index_select(0, torch.add(ctx.table.level, group, alpha=nl)), False
+
+
+def _tied(ctx: Context, crowded: Tensor) -> bool:
+    """Whether two of the ``crowded`` groups give the same (image, class, gxywh) at some
+    level. A row reproduces its own group's gxywh exactly (distance 0), and the search takes
+    the nearest group, the smallest on a tie: another group is taken only at distance 0."""
+    nl, gt = len(ctx.shapes), ctx.group_targets.index_select(0, crowded)
+    txywh = gt[None, :, 2:6] * ctx.gain[:, None] + 0.0  # [nl, c, 4] YOLOv5's; -0.0 is 0.0
+    level = torch.arange(nl, device=ctx.device, dtype=txywh.dtype)[:, None, None]
+    ids = gt[None, :, :2].to(txywh.dtype)
+    rows = torch.cat((level.expand(-1, len(gt), 1), ids.expand(nl, -1, -1), txywh), 2)
+    return len(torch.unique(rows.view(-1, 7), dim=0)) < nl * len(gt)
 
 
 def _probes(ctx: Context, group: Tensor, level: Tensor) -> Assignment:
