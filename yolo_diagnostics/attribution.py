@@ -10,8 +10,10 @@ get. `Context` computes this once per call, in O(n log n) of rows and targets:
 - the target of each row: `attribution_known` reads it from the reference's provenance when
   the output is row for row the reference's (YOLOv5's own row order), else
   `attribution_search` finds it by a tolerance search; both give the same answer;
-- the (group, anchor) pairs under the ratio rule and their five candidate cells, for all
-  levels at once, and for each row its pair and cell.
+- the (group, anchor) pairs under the ratio rule and their five candidate cells
+  (`cells`), for all levels at once, and for each row its pair and cell -- made when first
+  read: when every row is the reference's own and its target's group's (``exact``), the
+  checks read what they need off the reference's plan instead (`attribution_exact`).
 
 Speed: per-row work is a few dozen tensor ops, each an ``index_select`` or an elementwise op
 on 1-D columns. ``x[index]`` on a small table, reductions over a last dim of 2 or 4 and
@@ -78,7 +80,8 @@ class Context:
         known = None
         if len(self.mult) and len(table):
             known = known_targets(self.problem, self.targets, table)
-        self.known, self.exact = known is not None, None
+        self.known = known is not None
+        self.exact: ExactRows | None = None
         if self.known:  # the reference's rows: valid image ids, anchors, clamped cells
             self.in_bounds = torch.ones(len(table), dtype=torch.bool, device=self.device)
             self.all_in_bounds = True

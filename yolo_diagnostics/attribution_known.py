@@ -3,8 +3,8 @@
 The yolov5 package and most forks write YOLOv5's rows in YOLOv5's own order, which the
 reference (``semantics="yolov5"``) reproduces bit for bit with provenance: `known_targets`
 compares the output with it and, when the output is row for row its rows, returns each
-row's target (`Assignment.target`). `attribute_known` turns that into the groups the tolerance
-search (`attribution_search`) would find, and is exact, not a guess:
+row's target and offset kind (`reference.Known`). `attribute_known` turns that into the
+groups the tolerance search (`attribution_search`) would find, and is exact, not a guess:
 
 - such a row reproduces its own target exactly. Its tbox is ``gxy - gij`` and the check's
   centre ``gij + tbox_xy``; with ``gij`` within 2 of ``gxy >= 0`` (and 0 or >= 1 where
@@ -12,9 +12,11 @@ search (`attribution_search`) would find, and is exact, not a guess:
   than ``gxy``'s), so the sum is ``gxy`` again, the very product ``target * gain`` the search
   compares with: distance 0, within any tolerance;
 - so the search picks the row's own group unless another group of the same image and class
-  lies in its candidate window. Only groups whose key ``4 * id + x`` is more than
-  `_separation` away from their neighbours' take this path; the rows of the others, and
-  every row where the keys are too coarse to tell, are searched.
+  lies in its candidate window at distance 0 too (the smallest group wins a tie). Groups
+  whose key ``4 * id + x`` is more than `_separation` from their neighbours' cannot; among
+  the others (*crowded*), a tie is two groups with the same (image, class, gxywh) at a
+  level (`_tied`). Only then are the crowded groups searched for, one probe row each per
+  level, and the rows are not *exact* (each its own target's group's).
 
 Outputs that are not the reference's rows take the search for every row.
 """

@@ -5,7 +5,9 @@ Each check is a small function of one call's problem, targets and output, regist
 ``quirk`` fails only under ``strict`` (behaviour YOLOv5 itself has), ``info`` is reported.
 The checks need no provenance: each output row is attributed to the target whose centre
 ``gij + tbox_xy``, wh, image and class it reproduces. Identical targets form one group whose
-multiplicity is the number of rows each cell should get.
+multiplicity is the number of rows each cell should get. When the output is the reference's
+own rows, each its target's group's (`Context.exact`), a check reads what it looks for off
+the reference's plan (`attribution_exact`): the same findings, without placing every row.
 
 Three invariants need several calls (``equivariance``, ``reference``, ``device``); they are
 registered here for the table and run by the contract.
