@@ -11,8 +11,9 @@ look for row by row follow from how the reference made the rows:
 - only where a published test fires onto its clamped centre cell is a cell written twice
   (`cells.Pairs.twice`): those second rows (`ExactRows.repeat_rows`) are YOLOv5's
   duplicates, and the only rows a slot holds beyond its groups' sizes;
-- a cell the rule takes as meant but not as published (`left_out_groups`) gets no row;
-- a target with no kept pair at any level gets no row (`lost_targets`).
+- a cell the rule takes as meant but not as published (`ExactRows.left_out_targets`) gets
+  no row;
+- a target with no kept pair at any level gets no row (`ExactRows.lost_targets`).
 
 All of it is tested per (level, target) of the plan, ``[nl, nt]``, with
 `cells.candidate_cells` on the plan's gxy (the product YOLOv5 computes, as the pairs' is);

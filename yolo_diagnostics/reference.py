@@ -112,7 +112,7 @@ class Plan(NamedTuple):
     keep: Tensor  # [nl, na, nt] bool, the ratio filter
     take: Tensor  # [nl, 5, nt] bool, per offset kind (centre, left, up, right, down)
     tests: tuple[Tensor, Tensor]  # the (lo, hi) neighbour tests, [2, nl, nt] bool each
-    centre: Tensor | None  # [2, nl, nt] int64 clamped centre cells (strict only)
+    centre: Tensor | None  # [nl, nt, 2] int64 clamped centre cells (strict only)
 
     def rows(self, i: int) -> tuple[Tensor, Tensor, Tensor]:
         """Level ``i``'s rows in YOLOv5's order: ``Tensor[n]`` each of offset kind, anchor
@@ -142,8 +142,9 @@ def _plan(
         lo, hi = published_tests(problem.rule, g, gxy, const.gain[:, :2].T[..., None])
     else:
         last = const.last.T[..., None]  # [2, nl, 1]
-        centre = torch.minimum(gxy.floor().long(), last)
-        lo, hi = strict_tests(g, gxy - centre, centre, last)
+        cells = torch.minimum(gxy.floor().long(), last)
+        lo, hi = strict_tests(g, gxy - cells, cells, last)
+        centre = cells.permute(1, 2, 0).contiguous()  # row by row in `_levels`
     take = torch.stack((torch.ones_like(lo[0]), lo[0], lo[1], hi[0], hi[1]), 1)
     return Plan(const, txywh, gxy, keep, take, (lo, hi), centre)
 
@@ -241,7 +242,7 @@ def _levels(
             gij = (gxy - const.off.index_select(0, kind)).long()  # truncates toward 0, as YOLOv5
         else:
             assert centre is not None
-            gij = centre[:, i].index_select(1, t).T - const.step.index_select(0, kind)
+            gij = centre[i].index_select(0, t) - const.step.index_select(0, kind)
         # clamped before tbox is computed from it, as YOLOv5's in-place clamp_
         gij = torch.minimum(gij.clamp_(min=0), const.last[i])
         gxy -= gij
