@@ -76,7 +76,7 @@ def _tied(ctx: Context, crowded: Tensor) -> bool:
     level. A row reproduces its own group's gxywh exactly (distance 0), and the search takes
     the nearest group, the smallest on a tie: another group is taken only at distance 0."""
     nl, gt = len(ctx.shapes), ctx.group_targets.index_select(0, crowded)
-    txywh = gt[None, :, 2:6] * ctx.gain[:, None] + 0.0  # [nl, c, 4] YOLOv5's; -0.0 is 0.0
+    txywh = ctx.txywh(crowded) + 0.0  # [nl, c, 4], YOLOv5's products; -0.0 is 0.0
     level = torch.arange(nl, device=ctx.device, dtype=txywh.dtype)[:, None, None]
     ids = gt[None, :, :2].to(txywh.dtype)
     rows = torch.cat((level.expand(-1, len(gt), 1), ids.expand(nl, -1, -1), txywh), 2)

@@ -31,10 +31,12 @@ class Grids(Protocol):
 
 
 class Context(Protocol):
-    """What the search reads of an `attribution.Context` (which imports this module).
+    """What the search (and `attribution_known`) reads of an `attribution.Context` (which
+    imports this module).
 
     ``group_targets Tensor[U, 6]`` the groups' target rows, sorted by `group_keys`;
-    ``size``, ``gain`` and ``tol`` per level; ``group_keys`` made once, on demand.
+    ``size``, ``gain`` and ``tol`` per level; ``group_keys`` made once, on demand;
+    ``txywh`` the groups' YOLOv5 products per level.
     """
 
     problem: Problem
@@ -49,6 +51,8 @@ class Context(Protocol):
     size: Tensor
     gain: Tensor
     tol: Tensor
+
+    def txywh(self, which: Tensor | None = None) -> Tensor: ...
 
 
 _BUDGET = 1 << 22  # candidate (row, target) pairs compared per chunk

@@ -111,7 +111,7 @@ class Plan(NamedTuple):
     gxy: Tensor  # [2, nl, nt], its x; y, axis-major
     keep: Tensor  # [nl, na, nt] bool, the ratio filter
     take: Tensor  # [nl, 5, nt] bool, per offset kind (centre, left, up, right, down)
-    tests: tuple[Tensor, Tensor]  # the (lo, hi) neighbour tests, [2, nl, nt] bool each
+    tests: tuple[Tensor, Tensor]  # its semantics' (lo, hi) neighbour tests, [2, nl, nt] bool
     centre: Tensor | None  # [nl, nt, 2] int64 clamped centre cells (strict only)
 
     def rows(self, i: int) -> tuple[Tensor, Tensor, Tensor]:
